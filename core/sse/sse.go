@@ -1,0 +1,138 @@
+// Package sse reads and writes server-sent events as the Anthropic API uses
+// them: "event: <name>\ndata: <json>\n\n". The reader holds one event at a
+// time, so memory per stream is bounded by the largest single event.
+package sse
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/claude-gateway/claude-gateway/core/llm"
+	"github.com/tidwall/gjson"
+)
+
+// MaxEventBytes bounds one event; a larger one is an upstream protocol error.
+const MaxEventBytes = 16 << 20
+
+// Reader parses events from an upstream SSE body.
+type Reader struct {
+	r *bufio.Reader
+}
+
+// NewReader reads events from r.
+func NewReader(r io.Reader) *Reader {
+	return &Reader{r: bufio.NewReaderSize(r, 16<<10)}
+}
+
+// ErrEventTooLarge is returned for an event over MaxEventBytes.
+var ErrEventTooLarge = errors.New("sse: event too large")
+
+// Next returns the next event with a data field. Comments and events without
+// data are skipped. An event with no "event:" line takes its name from the
+// data's "type" field (Anthropic always sets both). At the end of input it
+// returns io.EOF; a partial event at the end returns io.ErrUnexpectedEOF.
+func (r *Reader) Next() (llm.Event, error) {
+	var ev llm.Event
+	var data []byte
+	sawField := false
+	for {
+		line, err := r.readLine()
+		if err != nil {
+			if errors.Is(err, io.EOF) && sawField {
+				return llm.Event{}, io.ErrUnexpectedEOF
+			}
+			return llm.Event{}, err
+		}
+		if len(line) == 0 {
+			if data == nil {
+				ev, sawField = llm.Event{}, false
+				continue
+			}
+			ev.Data = data
+			if ev.Type == "" {
+				ev.Type = gjson.GetBytes(data, "type").String()
+			}
+			return ev, nil
+		}
+		if line[0] == ':' {
+			continue
+		}
+		sawField = true
+		name, value, _ := bytes.Cut(line, []byte{':'})
+		if len(value) > 0 && value[0] == ' ' {
+			value = value[1:]
+		}
+		switch string(name) {
+		case "event":
+			ev.Type = string(value)
+		case "data":
+			if data != nil {
+				data = append(data, '\n')
+			}
+			if len(data)+len(value) > MaxEventBytes {
+				return llm.Event{}, ErrEventTooLarge
+			}
+			data = append(data, value...)
+			if data == nil {
+				data = []byte{}
+			}
+		}
+	}
+}
+
+// readLine returns one line without its terminator (\n, \r\n or \r is not
+// supported alone: Anthropic and Vertex use \n). The slice is a fresh copy.
+func (r *Reader) readLine() ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := r.r.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > MaxEventBytes {
+			return nil, ErrEventTooLarge
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			if err == io.EOF && len(line) > 0 {
+				return nil, io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		line = line[:len(line)-1]
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		return line, nil
+	}
+}
+
+// Append appends one event in wire form to dst.
+func Append(dst []byte, ev llm.Event) []byte {
+	dst = append(dst, "event: "...)
+	dst = append(dst, ev.Type...)
+	dst = append(dst, "\ndata: "...)
+	dst = append(dst, ev.Data...)
+	return append(dst, '\n', '\n')
+}
+
+// Write writes one event to w in a single Write call.
+func Write(w io.Writer, ev llm.Event) error {
+	buf := Append(make([]byte, 0, len(ev.Data)+len(ev.Type)+16), ev)
+	_, err := w.Write(buf)
+	return err
+}
+
+// ErrorEvent builds an Anthropic "error" event.
+func ErrorEvent(errType, msg string) llm.Event {
+	return llm.Event{Type: "error", Data: llm.ErrorBody(errType, msg)}
+}
+
+// PingEvent is the keep-alive event Anthropic sends.
+var PingEvent = llm.Event{Type: "ping", Data: []byte(`{"type": "ping"}`)}
+
+// String is for debugging.
+func String(ev llm.Event) string { return fmt.Sprintf("%s %s", ev.Type, ev.Data) }

@@ -1,0 +1,50 @@
+package sse
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+func TestReader(t *testing.T) {
+	in := ": comment\n\nevent: message_start\ndata: {\"type\":\"message_start\"}\n\n" +
+		"data: {\"type\":\"ping\"}\r\n\r\n" +
+		"event: x\ndata: a\ndata: b\n\n"
+	for name, r := range map[string]io.Reader{
+		"whole":    strings.NewReader(in),
+		"one-byte": iotest.OneByteReader(strings.NewReader(in)),
+	} {
+		rd := NewReader(r)
+		want := [][2]string{{"message_start", `{"type":"message_start"}`}, {"ping", `{"type":"ping"}`}, {"x", "a\nb"}}
+		for i, w := range want {
+			ev, err := rd.Next()
+			if err != nil {
+				t.Fatalf("%s: event %d: %v", name, i, err)
+			}
+			if ev.Type != w[0] || string(ev.Data) != w[1] {
+				t.Errorf("%s: event %d = %q %q, want %q", name, i, ev.Type, ev.Data, w)
+			}
+		}
+		if _, err := rd.Next(); err != io.EOF {
+			t.Errorf("%s: end = %v, want EOF", name, err)
+		}
+	}
+}
+
+func TestReaderTruncated(t *testing.T) {
+	rd := NewReader(strings.NewReader("event: a\ndata: {\"x\":1}\n"))
+	if _, err := rd.Next(); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("got %v, want ErrUnexpectedEOF", err)
+	}
+}
+
+func TestAppendRoundTrip(t *testing.T) {
+	ev := ErrorEvent("api_error", "boom")
+	rd := NewReader(strings.NewReader(string(Append(nil, ev))))
+	got, err := rd.Next()
+	if err != nil || got.Type != "error" || string(got.Data) != string(ev.Data) {
+		t.Fatalf("got %v %v", got, err)
+	}
+}
