@@ -40,6 +40,11 @@ func (u *Usage) ObserveEvent(ev Event) {
 		u.Merge(gjson.GetBytes(ev.Data, "message.usage"))
 	case "message_delta":
 		u.Merge(gjson.GetBytes(ev.Data, "usage"))
+	case "message_stop":
+		// Bedrock appends its own final counts to the last event.
+		if m := gjson.GetBytes(ev.Data, "amazon-bedrock-invocationMetrics"); m.Exists() {
+			u.mergeBedrock(m)
+		}
 	}
 }
 
@@ -48,4 +53,18 @@ func FromBody(body []byte) Usage {
 	var u Usage
 	u.Merge(gjson.GetBytes(body, "usage"))
 	return u
+}
+
+// mergeBedrock takes Bedrock's amazon-bedrock-invocationMetrics counts, which
+// are authoritative for the whole call.
+func (u *Usage) mergeBedrock(m gjson.Result) {
+	set := func(dst *int64, key string) {
+		if v := m.Get(key); v.Exists() {
+			*dst = v.Int()
+		}
+	}
+	set(&u.InputTokens, "inputTokenCount")
+	set(&u.OutputTokens, "outputTokenCount")
+	set(&u.CacheReadInputTokens, "cacheReadInputTokenCount")
+	set(&u.CacheCreationInputTokens, "cacheWriteInputTokenCount")
 }
