@@ -1,0 +1,598 @@
+// Package storetest is the conformance suite every state store passes: the
+// same behaviour for counters, entries and spend records, atomicity under
+// concurrency, expiry, idempotent spend writes and paging. Each backend's
+// tests call Run with a factory that opens a fresh, empty store.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/claude-gateway/claude-gateway/core/router"
+	"github.com/claude-gateway/claude-gateway/core/spend"
+)
+
+// Factory opens a fresh, empty store (its own table, prefix or file) and
+// registers its cleanup with tb.
+type Factory func(tb testing.TB) (router.Store, spend.Store)
+
+// Run runs the whole suite against the stores open makes.
+func Run(t *testing.T, open Factory) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, router.Store, spend.Store)
+	}{
+		{"IncrAccumulates", testIncrAccumulates},
+		{"IncrLimit", testIncrLimit},
+		{"IncrRace", testIncrRace},
+		{"IncrExpiry", testIncrExpiry},
+		{"PutGet", testPutGet},
+		{"ManyKeys", testManyKeys},
+		{"OddKeys", testOddKeys},
+		{"SpendIdempotent", testSpendIdempotent},
+		{"SpendPaging", testSpendPaging},
+		{"SpendFilters", testSpendFilters},
+		{"SpendReport", testSpendReport},
+		{"SpendBadCursor", testSpendBadCursor},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st, sp := open(t)
+			tc.fn(t, st, sp)
+		})
+	}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func testIncrAccumulates(t *testing.T, s router.Store, _ spend.Store) {
+	ctx := ctxT(t)
+	exp := time.Now().Add(time.Hour)
+	for i, want := range []int64{5, 6, 16} {
+		delta := []int64{5, 1, 10}[i]
+		v, ok, err := s.Incr(ctx, "acc", delta, 0, exp)
+		if err != nil || !ok || v != want {
+			t.Fatalf("Incr #%d = %d, %v, %v; want %d, true, nil", i, v, ok, err, want)
+		}
+	}
+	got, err := s.Counts(ctx, []string{"acc", "missing"})
+	if err != nil || len(got) != 2 || got[0] != 16 || got[1] != 0 {
+		t.Fatalf("Counts = %v, %v; want [16 0]", got, err)
+	}
+	if got, err := s.Counts(ctx, nil); err != nil || len(got) != 0 {
+		t.Fatalf("Counts(nil) = %v, %v", got, err)
+	}
+}
+
+func testIncrLimit(t *testing.T, s router.Store, _ spend.Store) {
+	ctx := ctxT(t)
+	exp := time.Now().Add(time.Hour)
+	steps := []struct {
+		delta, limit, value int64
+		ok                  bool
+	}{
+		{3, 5, 3, true},
+		{3, 5, 3, false}, // 6 > 5: nothing added
+		{2, 5, 5, true},  // exactly the limit
+		{1, 5, 5, false},
+		{0, 5, 5, true},
+		{1, 0, 6, true}, // no limit
+		{1, 6, 6, false},
+	}
+	for i, st := range steps {
+		v, ok, err := s.Incr(ctx, "lim", st.delta, st.limit, exp)
+		if err != nil || ok != st.ok || v != st.value {
+			t.Fatalf("step %d Incr(%d, limit %d) = %d, %v, %v; want %d, %v", i, st.delta, st.limit, v, ok, err, st.value, st.ok)
+		}
+	}
+	// A delta larger than the limit is refused even on a new key.
+	if v, ok, err := s.Incr(ctx, "lim-new", 3, 2, exp); err != nil || ok || v != 0 {
+		t.Fatalf("Incr over limit on a new key = %d, %v, %v; want 0, false", v, ok, err)
+	}
+	if c, _ := s.Counts(ctx, []string{"lim-new"}); c[0] != 0 {
+		t.Fatalf("refused Incr left count %d", c[0])
+	}
+}
+
+// testIncrRace: 50 goroutines race for a limit of 20; exactly 20 win.
+func testIncrRace(t *testing.T, s router.Store, _ spend.Store) {
+	ctx := ctxT(t)
+	exp := time.Now().Add(time.Hour)
+	var admitted, errs atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, ok, err := s.Incr(ctx, "race", 1, 20, exp)
+			if err != nil {
+				errs.Add(1)
+				t.Errorf("Incr: %v", err)
+			}
+			if ok {
+				admitted.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if admitted.Load() != 20 || errs.Load() != 0 {
+		t.Fatalf("admitted %d (errors %d), want exactly 20", admitted.Load(), errs.Load())
+	}
+	if c, err := s.Counts(ctx, []string{"race"}); err != nil || c[0] != 20 {
+		t.Fatalf("count after race = %v, %v; want 20", c, err)
+	}
+}
+
+func testIncrExpiry(t *testing.T, s router.Store, _ spend.Store) {
+	ctx := ctxT(t)
+	past := time.Now().Add(-time.Second)
+	if v, ok, err := s.Incr(ctx, "exp", 4, 10, past); err != nil || !ok || v != 4 {
+		t.Fatalf("Incr with past expiry = %d, %v, %v; want 4, true", v, ok, err)
+	}
+	if c, err := s.Counts(ctx, []string{"exp"}); err != nil || c[0] != 0 {
+		t.Fatalf("expired counter counts %v, %v; want 0", c, err)
+	}
+	// An expired counter starts again from zero (limit applies to the new window).
+	future := time.Now().Add(time.Hour)
+	if v, ok, err := s.Incr(ctx, "exp", 7, 10, future); err != nil || !ok || v != 7 {
+		t.Fatalf("Incr after expiry = %d, %v, %v; want 7, true", v, ok, err)
+	}
+	if v, ok, err := s.Incr(ctx, "exp", 4, 10, future); err != nil || ok || v != 7 {
+		t.Fatalf("Incr over limit in the new window = %d, %v, %v; want 7, false", v, ok, err)
+	}
+	if c, err := s.Counts(ctx, []string{"exp"}); err != nil || c[0] != 7 {
+		t.Fatalf("count in the new window = %v, %v; want 7", c, err)
+	}
+}
+
+func testPutGet(t *testing.T, s router.Store, _ spend.Store) {
+	ctx := ctxT(t)
+	exp := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	if err := s.Put(ctx, "cool", "until-later", exp); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, []string{"cool", "missing"})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("Get = %v, %v", got, err)
+	}
+	if !got[0].Found() || got[0].Value != "until-later" || !sameMilli(got[0].Expires, exp) {
+		t.Fatalf("Get[0] = %+v; want until-later expiring %v", got[0], exp)
+	}
+	if got[1].Found() || got[1].Value != "" {
+		t.Fatalf("missing key found: %+v", got[1])
+	}
+	// Overwrite.
+	exp2 := exp.Add(time.Minute)
+	if err := s.Put(ctx, "cool", "", exp2); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Get(ctx, []string{"cool"}); !got[0].Found() || got[0].Value != "" || !sameMilli(got[0].Expires, exp2) {
+		t.Fatalf("after overwrite: %+v", got[0])
+	}
+	// Expired entries are not found.
+	if err := s.Put(ctx, "gone", "x", time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Get(ctx, []string{"gone"}); got[0].Found() {
+		t.Fatalf("expired entry found: %+v", got[0])
+	}
+	if got, err := s.Get(ctx, nil); err != nil || len(got) != 0 {
+		t.Fatalf("Get(nil) = %v, %v", got, err)
+	}
+}
+
+func sameMilli(a, b time.Time) bool {
+	d := a.Sub(b)
+	return d > -time.Millisecond && d < time.Millisecond
+}
+
+// testManyKeys: more keys than one batch read takes (DynamoDB: 100), with duplicates.
+func testManyKeys(t *testing.T, s router.Store, _ spend.Store) {
+	ctx := ctxT(t)
+	exp := time.Now().Add(time.Hour)
+	var keys []string
+	for i := range 150 {
+		k := fmt.Sprintf("many-%03d", i)
+		keys = append(keys, k)
+		if i%3 == 0 {
+			if _, _, err := s.Incr(ctx, k, int64(i), 0, exp); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i%5 == 0 {
+			if err := s.Put(ctx, k+"-e", fmt.Sprint(i), exp); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	keys = append(keys, keys[3], keys[0]) // duplicates
+	counts, err := s.Counts(ctx, keys)
+	if err != nil || len(counts) != len(keys) {
+		t.Fatalf("Counts: %v (len %d)", err, len(counts))
+	}
+	for i, k := range keys {
+		var n int
+		fmt.Sscanf(k, "many-%d", &n)
+		want := int64(0)
+		if n%3 == 0 {
+			want = int64(n)
+		}
+		if counts[i] != want {
+			t.Fatalf("Counts[%d] (%s) = %d, want %d", i, k, counts[i], want)
+		}
+	}
+	ekeys := make([]string, len(keys))
+	for i, k := range keys {
+		ekeys[i] = k + "-e"
+	}
+	entries, err := s.Get(ctx, ekeys)
+	if err != nil || len(entries) != len(ekeys) {
+		t.Fatalf("Get: %v (len %d)", err, len(entries))
+	}
+	for i, k := range keys {
+		var n int
+		fmt.Sscanf(k, "many-%d", &n)
+		if found := entries[i].Found(); found != (n%5 == 0) || (found && entries[i].Value != fmt.Sprint(n)) {
+			t.Fatalf("Get[%d] (%s) = %+v", i, ekeys[i], entries[i])
+		}
+	}
+}
+
+// testOddKeys: keys as the router makes them (deployment ids, model names with
+// slashes, session ids) must all work and stay distinct.
+func testOddKeys(t *testing.T, s router.Store, _ spend.Store) {
+	ctx := ctxT(t)
+	exp := time.Now().Add(time.Hour)
+	keys := []string{
+		"rpm:bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0:29012345",
+		"a/b/c", "a%2Fb%2Fc", "with space", "ünïcödé-键", "..", ".", "__reserved__",
+		"#hash", strings.Repeat("long", 100),
+	}
+	for i, k := range keys {
+		if _, _, err := s.Incr(ctx, k, int64(i+1), 0, exp); err != nil {
+			t.Fatalf("Incr(%q): %v", k, err)
+		}
+		if err := s.Put(ctx, "e:"+k, k, exp); err != nil {
+			t.Fatalf("Put(%q): %v", k, err)
+		}
+	}
+	counts, err := s.Counts(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ekeys := make([]string, len(keys))
+	for i, k := range keys {
+		ekeys[i] = "e:" + k
+	}
+	entries, err := s.Get(ctx, ekeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range keys {
+		if counts[i] != int64(i+1) {
+			t.Errorf("Counts(%q) = %d, want %d", k, counts[i], i+1)
+		}
+		if entries[i].Value != k {
+			t.Errorf("Get(%q) = %+v", ekeys[i], entries[i])
+		}
+	}
+}
+
+// base is a fixed day so records never collide with "now".
+var base = time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+
+func record(i int) spend.Record {
+	start := base.Add(time.Duration(i)*97*time.Minute + time.Duration(i)*1234567) // spreads over days, nanoseconds included
+	groups := []string{"claude-sonnet", "claude-haiku", "claude-opus"}
+	g := groups[i%3]
+	requested := g
+	if i%4 == 1 {
+		requested = "claude-3-5-sonnet-alias" // asked by alias
+	}
+	return spend.Record{
+		CallID:         fmt.Sprintf("call-%04d-%08x", i, rand.Uint32()),
+		StartTime:      start,
+		EndTime:        start.Add(1500 * time.Millisecond),
+		TTFTMillis:     int64(200 + i),
+		ModelGroup:     g,
+		RequestedModel: requested,
+		DeploymentID:   fmt.Sprintf("dep-%d", i%4),
+		Provider:       []string{"bedrock", "vertex_ai", "anthropic"}[i%3],
+		Region:         "us-east-1",
+		APIBase:        "https://bedrock-runtime.us-east-1.amazonaws.com",
+		KeyHash:        spend.HashKey(fmt.Sprintf("sk-key-%d", i%2)),
+		SessionID:      fmt.Sprintf("sess-%d", i%5),
+		Endpoint:       "/v1/messages",
+		InputTokens:    int64(10 * i), OutputTokens: int64(i),
+		CacheCreationInputTokens: int64(i % 7), CacheReadInputTokens: int64(i % 11),
+		Cost:   float64(i) * 0.001,
+		Status: []int{200, 200, 429, 200, 529}[i%5], ErrorType: []string{"", "", "rate_limit_error", "", "overloaded_error"}[i%5],
+		Retries: i % 3, Fallbacks: i % 2, Stream: i%2 == 0, Disconnected: i%13 == 0,
+	}
+}
+
+func records(n int) []spend.Record {
+	out := make([]spend.Record, n)
+	for i := range out {
+		out[i] = record(i)
+	}
+	return out
+}
+
+func putAll(t *testing.T, sp spend.Store, recs []spend.Record, batch int) {
+	t.Helper()
+	ctx := ctxT(t)
+	for i := 0; i < len(recs); i += batch {
+		if err := sp.PutSpend(ctx, recs[i:min(i+batch, len(recs))]); err != nil {
+			t.Fatalf("PutSpend: %v", err)
+		}
+	}
+}
+
+// canon renders a record for comparison (times in UTC, to the nanosecond).
+func canon(r spend.Record) string {
+	r.StartTime, r.EndTime = r.StartTime.UTC(), r.EndTime.UTC()
+	b, _ := json.Marshal(r)
+	return string(b)
+}
+
+// expect returns what q should answer over all, newest first.
+func expect(all []spend.Record, q spend.Query) []spend.Record {
+	var out []spend.Record
+	for _, r := range all {
+		if q.Matches(r) {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return spend.SortKey(out[i]) > spend.SortKey(out[j]) })
+	return out
+}
+
+// collect pages through q and checks every page.
+func collect(t *testing.T, sp spend.Store, q spend.Query) []spend.Record {
+	t.Helper()
+	ctx := ctxT(t)
+	var out []spend.Record
+	for pages := 0; ; pages++ {
+		if pages > 1000 {
+			t.Fatal("paging does not end")
+		}
+		p, err := sp.QuerySpend(ctx, q)
+		if err != nil {
+			t.Fatalf("QuerySpend(%+v): %v", q, err)
+		}
+		limit := q.Limit
+		if limit == 0 {
+			limit = spend.DefaultLimit
+		}
+		if len(p.Records) > limit {
+			t.Fatalf("page of %d records, limit %d", len(p.Records), limit)
+		}
+		out = append(out, p.Records...)
+		if p.NextCursor == "" {
+			return out
+		}
+		// A full page may carry a cursor to an empty last page (a store need
+		// not read ahead to know), but an empty page ends the query.
+		if len(p.Records) == 0 {
+			t.Fatal("empty page with a next cursor")
+		}
+		q.Cursor = p.NextCursor
+	}
+}
+
+func sameRecords(t *testing.T, what string, got, want []spend.Record) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: got %d records, want %d", what, len(got), len(want))
+	}
+	for i := range got {
+		if g, w := canon(got[i]), canon(want[i]); g != w {
+			t.Fatalf("%s: record %d\n got %s\nwant %s", what, i, g, w)
+		}
+	}
+}
+
+func testSpendIdempotent(t *testing.T, _ router.Store, sp spend.Store) {
+	ctx := ctxT(t)
+	recs := records(5)
+	dup := recs[2]
+	// The same call id twice in one batch, then the whole batch again (a retry).
+	batch := append(append([]spend.Record{}, recs...), dup)
+	if err := sp.PutSpend(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.PutSpend(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.PutSpend(ctx, nil); err != nil {
+		t.Fatalf("PutSpend(nil): %v", err)
+	}
+	sameRecords(t, "all after retries", collect(t, sp, spend.Query{}), expect(recs, spend.Query{}))
+	p, err := sp.QuerySpend(ctx, spend.Query{RequestID: dup.CallID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRecords(t, "by request id", p.Records, []spend.Record{dup})
+	if p.NextCursor != "" {
+		t.Fatal("next cursor on a request-id lookup")
+	}
+	if p, _ := sp.QuerySpend(ctx, spend.Query{RequestID: "no-such-call"}); len(p.Records) != 0 {
+		t.Fatalf("unknown request id found %d records", len(p.Records))
+	}
+}
+
+func testSpendPaging(t *testing.T, _ router.Store, sp spend.Store) {
+	all := records(57)
+	putAll(t, sp, all, 25)
+	for _, limit := range []int{1, 10, 57, 100} {
+		q := spend.Query{Limit: limit}
+		sameRecords(t, fmt.Sprintf("limit %d", limit), collect(t, sp, q), expect(all, q))
+	}
+	sameRecords(t, "default limit", collect(t, sp, spend.Query{}), expect(all, spend.Query{}))
+}
+
+func testSpendFilters(t *testing.T, _ router.Store, sp spend.Store) {
+	all := records(60)
+	putAll(t, sp, all, 60)
+	k0 := spend.HashKey("sk-key-0")
+	day2 := base.AddDate(0, 0, 1)
+	queries := []spend.Query{
+		{Model: "claude-haiku"},
+		{Model: "claude-3-5-sonnet-alias"},
+		{Model: "claude-sonnet"},
+		{Model: "nobody"},
+		{KeyHash: k0},
+		{KeyHash: k0, Model: "claude-opus"},
+		{Start: day2, End: day2.AddDate(0, 0, 1)},
+		{Start: day2},
+		{End: day2},
+		{Start: day2, End: day2.AddDate(0, 0, 2), Model: "claude-sonnet", Limit: 3},
+		{Start: day2, End: day2.AddDate(0, 0, 2), KeyHash: k0, Limit: 2},
+		{Start: day2, End: day2.AddDate(0, 0, 2), KeyHash: k0, Model: "claude-3-5-sonnet-alias", Limit: 1},
+		{Start: all[10].StartTime, End: all[20].StartTime, Limit: 4}, // exact bounds: [10, 20)
+		{RequestID: all[7].CallID, Model: all[7].ModelGroup},
+		{RequestID: all[7].CallID, Model: "nobody"},
+		{RequestID: all[7].CallID, Start: all[8].StartTime},
+	}
+	for _, q := range queries {
+		sameRecords(t, fmt.Sprintf("%+v", q), collect(t, sp, q), expect(all, q))
+	}
+}
+
+func testSpendReport(t *testing.T, _ router.Store, sp spend.Store) {
+	ctx := ctxT(t)
+	all := records(40)
+	putAll(t, sp, all, 40)
+	start, end := base.AddDate(0, 0, 1), base.AddDate(0, 0, 3)
+	for _, by := range []string{spend.GroupByModelGroup, spend.GroupByDeployment, spend.GroupByProvider, spend.GroupByDay, spend.GroupByAPIKey} {
+		q := spend.ReportQuery{Start: start, End: end, GroupBy: by}
+		got, err := spend.Summarize(ctx, sp, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acc := spend.NewAccumulator(q)
+		for _, r := range expect(all, spend.Query{Start: start, End: end}) {
+			acc.Add(r)
+		}
+		want := acc.Report()
+		if g, w := reportJSON(got), reportJSON(want); g != w {
+			t.Fatalf("report by %s\n got %s\nwant %s", by, g, w)
+		}
+		if len(got.Rows) == 0 || got.Total.Requests == 0 {
+			t.Fatalf("report by %s is empty", by)
+		}
+	}
+	if _, err := spend.Summarize(ctx, sp, spend.ReportQuery{GroupBy: "color"}); err == nil {
+		t.Fatal("unknown group_by accepted")
+	}
+}
+
+// reportJSON renders a report with costs rounded (sums may add in another order).
+func reportJSON(r spend.Report) string {
+	round := func(x float64) float64 { return float64(int64(x*1e9+0.5)) / 1e9 }
+	for i := range r.Rows {
+		r.Rows[i].Cost = round(r.Rows[i].Cost)
+	}
+	r.Total.Cost = round(r.Total.Cost)
+	b, _ := json.Marshal(r)
+	return string(b)
+}
+
+func testSpendBadCursor(t *testing.T, _ router.Store, sp spend.Store) {
+	ctx := ctxT(t)
+	for _, c := range []string{"not base64!", "aGVsbG8", spend.EncodeCursor("12345#x")} {
+		if _, err := sp.QuerySpend(ctx, spend.Query{Cursor: c}); !errors.Is(err, spend.ErrBadCursor) {
+			t.Fatalf("cursor %q: err = %v, want ErrBadCursor", c, err)
+		}
+	}
+}
+
+// Bench measures each operation's latency; compare a backend's figures with
+// the memory store's to get the latency it adds per request.
+func Bench(b *testing.B, open Factory) {
+	st, sp := open(b)
+	ctx := context.Background()
+	exp := time.Now().Add(time.Hour)
+	b.Run("Incr", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, _, err := st.Incr(ctx, "bench-rpm", 1, 0, exp); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("IncrLimited", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, _, err := st.Incr(ctx, fmt.Sprintf("bench-lim-%d", i/1000), 1, 1000, exp); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	keys := []string{"bench-rpm", "bench-tpm", "bench-x"}
+	b.Run("Counts3", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := st.Counts(ctx, keys); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Put", func(b *testing.B) {
+		for b.Loop() {
+			if err := st.Put(ctx, "bench-cool", "1", exp); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Get3", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := st.Get(ctx, keys); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("IncrParallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, _, err := st.Incr(ctx, "bench-par", 1, 0, exp); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	n := 0
+	b.Run("PutSpend100", func(b *testing.B) {
+		for b.Loop() {
+			recs := make([]spend.Record, 100)
+			for i := range recs {
+				recs[i] = record(n)
+				n++
+			}
+			if err := sp.PutSpend(ctx, recs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("QuerySpend100", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := sp.QuerySpend(ctx, spend.Query{Limit: 100}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
