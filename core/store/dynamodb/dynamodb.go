@@ -116,7 +116,9 @@ func NewClient(ctx context.Context, endpoint string) (*ddb.Client, error) {
 // Attribute values and names used in expressions. Names are always aliased:
 // "ttl" and others are DynamoDB reserved words.
 func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
-func n(v int64) types.AttributeValue  { return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)} }
+func n(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
 
 func kvKey(key string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{"pk": s("k#" + key), "sk": s("k")}
