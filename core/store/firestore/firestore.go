@@ -174,7 +174,9 @@ func docID(key string) string {
 
 func (st *Store) stateDoc(key string) *fs.DocumentRef { return st.state.Doc(docID(key)) }
 
-func intValue(v int64) *pb.Value { return &pb.Value{ValueType: &pb.Value_IntegerValue{IntegerValue: v}} }
+func intValue(v int64) *pb.Value {
+	return &pb.Value{ValueType: &pb.Value_IntegerValue{IntegerValue: v}}
+}
 func strValue(v string) *pb.Value {
 	return &pb.Value{ValueType: &pb.Value_StringValue{StringValue: v}}
 }
