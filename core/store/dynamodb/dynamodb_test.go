@@ -56,3 +56,26 @@ func open(tb testing.TB) (router.Store, spend.Store) {
 func TestConformance(t *testing.T) { storetest.Run(t, open) }
 
 func BenchmarkStore(b *testing.B) { storetest.Bench(b, open) }
+
+// TestMultiInstance: four clients on one table, as four gateway instances.
+func TestMultiInstance(t *testing.T) {
+	storetest.RunMultiInstance(t, func(tb testing.TB, n int) ([]router.Store, []spend.Store) {
+		first := testClient(tb)
+		table := fmt.Sprintf("gw-multi-%08x", rand.Uint32())
+		ctx := context.Background()
+		if err := CreateTable(ctx, first, table, nil); err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { first.DeleteTable(ctx, &ddb.DeleteTableInput{TableName: aws.String(table)}) })
+		var rs []router.Store
+		var ss []spend.Store
+		for range n {
+			st, err := New(Options{Client: testClient(tb), Table: table})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			rs, ss = append(rs, st), append(ss, st)
+		}
+		return rs, ss
+	})
+}

@@ -57,3 +57,21 @@ func TestDocID(t *testing.T) {
 		seen[id] = k
 	}
 }
+
+// TestMultiInstance: four clients on one collection prefix, as four gateway instances.
+func TestMultiInstance(t *testing.T) {
+	storetest.RunMultiInstance(t, func(tb testing.TB, n int) ([]router.Store, []spend.Store) {
+		first, _ := open(tb)
+		o := first.(*Store).o
+		rs, ss := []router.Store{first}, []spend.Store{first.(*Store)}
+		for range n - 1 {
+			st, err := Open(context.Background(), Options{EmulatorHost: o.EmulatorHost, ProjectID: o.ProjectID, Collection: o.Collection})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			tb.Cleanup(func() { st.Close() })
+			rs, ss = append(rs, st), append(ss, st)
+		}
+		return rs, ss
+	})
+}

@@ -71,3 +71,19 @@ func TestNewClient(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestMultiInstance: four clients on one prefix, as four gateway instances.
+func TestMultiInstance(t *testing.T) {
+	storetest.RunMultiInstance(t, func(tb testing.TB, n int) ([]router.Store, []spend.Store) {
+		first, _ := open(tb)
+		prefix := first.(*Store).o.Prefix
+		rs, ss := []router.Store{first}, []spend.Store{first.(*Store)}
+		for range n - 1 {
+			c := goredis.NewClient(&goredis.Options{Addr: os.Getenv("REDIS_ADDR")})
+			tb.Cleanup(func() { c.Close() })
+			st, _ := New(Options{Client: c, Prefix: prefix})
+			rs, ss = append(rs, st), append(ss, st)
+		}
+		return rs, ss
+	})
+}

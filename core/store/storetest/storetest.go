@@ -596,3 +596,74 @@ func Bench(b *testing.B, open Factory) {
 		}
 	})
 }
+
+// SharedFactory opens n stores on one shared namespace (one table, prefix or
+// collection), each with its own client, as n gateway instances would.
+type SharedFactory func(tb testing.TB, n int) ([]router.Store, []spend.Store)
+
+// RunMultiInstance is the store side of the multi-instance check: four
+// instances share one rpm window with a limit of 60; 200 requests spread
+// over them are admitted or refused, and every one is recorded through its
+// instance's batching recorder. Exactly 60 are admitted, and exactly 200
+// spend records exist afterwards, each with its status.
+func RunMultiInstance(t *testing.T, open SharedFactory) {
+	const instances, requests, limit = 4, 200, 60
+	stores, spends := open(t, instances)
+	recorders := make([]*spend.BatchRecorder, instances)
+	for i := range recorders {
+		recorders[i] = spend.NewBatchRecorder(spends[i], spend.BatchOptions{BatchSize: 25, FlushInterval: 10 * time.Millisecond})
+	}
+	ctx := ctxT(t)
+	window := fmt.Sprintf("rpm:dep-1:%d", time.Now().Unix()/60)
+	exp := time.Now().Add(2 * time.Minute)
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range requests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			inst := i % instances
+			t0 := time.Now()
+			_, ok, err := stores[inst].Incr(ctx, window, 1, limit, exp)
+			if err != nil {
+				t.Errorf("Incr: %v", err)
+				return
+			}
+			r := spend.Record{CallID: fmt.Sprintf("multi-%03d", i), StartTime: t0, EndTime: time.Now(),
+				ModelGroup: "claude-sonnet", RequestedModel: "claude-sonnet", DeploymentID: "dep-1", Status: 200}
+			if ok {
+				admitted.Add(1)
+				r.InputTokens, r.OutputTokens, r.Cost = 100, 10, 0.0005
+			} else {
+				r.Status, r.ErrorType = 429, "rate_limit_error"
+			}
+			recorders[inst].Record(ctx, r)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for _, r := range recorders {
+		r.Close(ctx)
+		if st := r.Stats(); st.Unsaved != 0 {
+			t.Fatalf("recorder left %d records unsaved", st.Unsaved)
+		}
+	}
+	if admitted.Load() != limit {
+		t.Fatalf("admitted %d of %d across %d instances, want exactly %d", admitted.Load(), requests, instances, limit)
+	}
+	all := collect(t, spends[0], spend.Query{Limit: spend.MaxLimit})
+	statuses := map[int]int{}
+	seen := map[string]bool{}
+	for _, r := range all {
+		if seen[r.CallID] {
+			t.Fatalf("record %s twice", r.CallID)
+		}
+		seen[r.CallID] = true
+		statuses[r.Status]++
+	}
+	if len(all) != requests || statuses[200] != limit || statuses[429] != requests-limit {
+		t.Fatalf("%d records (statuses %v), want %d: %d served, %d refused", len(all), statuses, requests, limit, requests-limit)
+	}
+}
