@@ -34,12 +34,15 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"math"
+	"net/http"
 	"sort"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -99,7 +102,21 @@ func New(o Options) (*Store, error) {
 // shared files, role). endpoint, if set, replaces the service endpoint (a
 // local server); AWS_ENDPOINT_URL_DYNAMODB works as well.
 func NewClient(ctx context.Context, endpoint string) (*ddb.Client, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	cfg, err := awsconfig.LoadDefaultConfig(ctx,
+		// The store is on the request path: retry briefly (the SDK's default
+		// backoff can wait seconds), and keep enough idle connections for
+		// concurrent requests not to open new ones.
+		awsconfig.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = 3
+				o.MaxBackoff = 200 * time.Millisecond
+			})
+		}),
+		awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConns = 256
+			t.MaxIdleConnsPerHost = 256
+		})),
+	)
 	if err != nil {
 		return nil, fmt.Errorf("dynamodb store: AWS config: %w", err)
 	}

@@ -103,6 +103,10 @@ func NewClient(o ClientOptions) (goredis.UniversalClient, error) {
 	opt.DialTimeout = 2 * time.Second
 	opt.ReadTimeout = time.Second
 	opt.WriteTimeout = time.Second
+	// One quick retry: more would only stretch an outage past the guard's deadline.
+	opt.MaxRetries = 1
+	opt.MaxRetryBackoff = 64 * time.Millisecond
+	opt.DialerRetries = 1 // the default (5, 100ms apart) makes every call to a down Redis take 0.8s
 	return goredis.NewClient(opt), nil
 }
 
