@@ -259,6 +259,9 @@ func (p *Provider) do(ctx context.Context, req *llm.Request, stream bool) (*http
 	hreq.Header.Set("Content-Type", "application/json")
 	if stream {
 		hreq.Header.Set("Accept", "text/event-stream")
+		// A compressed event stream is only as prompt as the compressor's
+		// flushes; events are small, so ask for them as they are.
+		hreq.Header.Set("Accept-Encoding", "identity")
 	} else {
 		hreq.Header.Set("Accept", "application/json")
 	}
