@@ -13,6 +13,9 @@ import (
 	"github.com/claude-gateway/claude-gateway/core/sse"
 )
 
+// writeBufs recycles the per-stream event buffers.
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
 // eventWriter serialises writes to the client: the relay loop writes events,
 // and a keep-alive timer writes pings when the upstream is silent.
 type eventWriter struct {
@@ -90,7 +93,14 @@ func (s *Server) writeStream(ctx context.Context, w http.ResponseWriter, c *call
 	h.Set("X-Accel-Buffering", "no")
 	c.status = 200
 	w.WriteHeader(http.StatusOK)
-	ew := &eventWriter{w: w, rc: http.NewResponseController(w), buf: make([]byte, 0, 4096), epoch: time.Now()}
+	bufp := writeBufs.Get().(*[]byte)
+	ew := &eventWriter{w: w, rc: http.NewResponseController(w), buf: (*bufp)[:0], epoch: time.Now()}
+	defer func() {
+		if cap(ew.buf) <= 64<<10 { // don't keep one huge event's buffer around
+			*bufp = ew.buf[:0]
+			writeBufs.Put(bufp)
+		}
+	}()
 	stop := ew.keepAlive(s.opts.PingInterval)
 	defer stop()
 
