@@ -75,11 +75,11 @@ func TestShapeEdits(t *testing.T) {
 				`"messages":[{"role":"user","content":[{"type":"text","text":"scope","cache_control":{"type":"ephemeral","scope":"global"}},` +
 				`{"type":"tool_result","tool_use_id":"x","content":[{"type":"text","text":"r","cache_control":{"type":"ephemeral","scope":"global"}}]}]}]}`,
 			want: map[string]string{
-				"cache_control":                             `{"type":"ephemeral"}`,
-				"system.0.cache_control":                    `{"type":"ephemeral","ttl":"1h"}`,
-				"tools.0.cache_control":                     `{"type":"ephemeral"}`,
-				"tools.0.input_schema.properties.scope":     `{"type":"string"}`,
-				"messages.0.content.0.cache_control":        `{"type":"ephemeral"}`,
+				"cache_control":                                `{"type":"ephemeral"}`,
+				"system.0.cache_control":                       `{"type":"ephemeral","ttl":"1h"}`,
+				"tools.0.cache_control":                        `{"type":"ephemeral"}`,
+				"tools.0.input_schema.properties.scope":        `{"type":"string"}`,
+				"messages.0.content.0.cache_control":           `{"type":"ephemeral"}`,
 				"messages.0.content.1.content.0.cache_control": `{"type":"ephemeral"}`,
 			},
 			removed: []string{"cache_control.scope"},
