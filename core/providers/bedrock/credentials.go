@@ -85,11 +85,15 @@ func loadAuth(ctx context.Context, p config.Params, region string, custom *http.
 	}
 	hc = plainBody{next: hc}
 
+	creds := cfg.Credentials
 	switch {
 	case p.AWSRoleName != "":
-		cfg.Credentials = aws.NewCredentialsCache(roleProvider(cfg, p, hc))
+		creds = roleProvider(cfg, p, hc)
 	case p.AWSWebIdentityToken != "":
 		return auth{}, errors.New("aws_web_identity_token needs aws_role_name")
+	}
+	if creds != nil {
+		cfg.Credentials = aws.NewCredentialsCache(taggedCredentials{creds})
 	}
 
 	a := auth{cfg: cfg, bearer: p.APIKey, http: hc}
@@ -135,4 +139,23 @@ func (t staticToken) GetIdentityToken() ([]byte, error) { return []byte(t), nil 
 // bearerProvider serves a fixed Bedrock API key.
 func bearerProvider(key string) bearer.TokenProvider {
 	return bearer.StaticTokenProvider{Token: bearer.Token{Value: key}}
+}
+
+// credentialsError is a failure to obtain AWS credentials (from the chain, a
+// profile or STS), as opposed to an answer from Bedrock.
+type credentialsError struct{ Err error }
+
+func (e *credentialsError) Error() string { return "AWS credentials unavailable: " + e.Err.Error() }
+func (e *credentialsError) Unwrap() error { return e.Err }
+
+// taggedCredentials marks its provider's failures as credentialsError, so
+// that they are not mistaken for Bedrock's own errors.
+type taggedCredentials struct{ p aws.CredentialsProvider }
+
+func (t taggedCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c, err := t.p.Retrieve(ctx)
+	if err != nil {
+		return c, &credentialsError{Err: err}
+	}
+	return c, nil
 }

@@ -56,6 +56,14 @@ func upstreamError(ctx context.Context, err error) error {
 		return ctx.Err()
 	}
 	out := &llm.Error{Cause: err}
+	var ce *credentialsError
+	if errors.As(err, &ce) {
+		// The gateway's side failed; another deployment (other credentials)
+		// may serve, and a passing outage of the credentials source may heal.
+		out.Status, out.Type, out.Retryable = http.StatusInternalServerError, llm.ErrAPI, true
+		out.Message = "bedrock: " + ce.Error()
+		return out
+	}
 	var api smithy.APIError
 	var resp *awshttp.ResponseError
 	// A transport failure is a ResponseError too, with no status.

@@ -1,7 +1,10 @@
 package bedrock_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -13,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/tidwall/gjson"
 
 	"github.com/claude-gateway/claude-gateway/core/config"
@@ -589,4 +594,22 @@ func sharedDir(t *testing.T) string {
 	}
 	t.Skip("shared/claude-code-requests not found")
 	return ""
+}
+
+// signedPost signs a request with the fake's credentials as the SDK would.
+func signedPost(t *testing.T, c *http.Client, fake *bedrocktest.Server, path string, body []byte) (*http.Response, error) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, fake.URL+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	sum := sha256.Sum256(body)
+	cr := fake.Credentials()
+	err = v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: cr.AccessKeyID, SecretAccessKey: cr.SecretAccessKey},
+		req, hex.EncodeToString(sum[:]), "bedrock", fake.Region, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return c.Do(req)
 }
