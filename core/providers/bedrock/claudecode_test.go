@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -204,5 +205,25 @@ func TestSeedBasicLoadBalancing(t *testing.T) {
 		if f.Accepted() != 2 || f.Rejected() != 0 {
 			t.Errorf("%s: %d accepted, %d rejected", region, f.Accepted(), f.Rejected())
 		}
+	}
+}
+
+// TestConfigYAMLToFake goes the way the gateway does: a config.yaml
+// deployment (litellm_params from Server.Params) parsed by core/config.
+func TestConfigYAMLToFake(t *testing.T) {
+	isolateEnv(t)
+	fake := bedrocktest.NewServer(t, bedrocktest.Options{Region: "eu-west-1", Credentials: bedrocktest.RandomCredentials(true)})
+	yaml := "model_list:\n  - model_name: claude-sonnet\n    litellm_params:\n      model: bedrock/converse/eu.anthropic.claude-sonnet-4-5-20250929-v1:0\n"
+	for k, v := range fake.Params() {
+		yaml += "      " + k + ": " + strconv.Quote(v) + "\n"
+	}
+	cfg, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newProvider(t, cfg.Deployments[0], bedrock.Options{})
+	sendSome(t, p, 2)
+	if call, _ := fake.LastCall(); call.ModelID != "eu.anthropic.claude-sonnet-4-5-20250929-v1:0" || fake.Accepted() != 2 {
+		t.Errorf("model %q, %d accepted", call.ModelID, fake.Accepted())
 	}
 }

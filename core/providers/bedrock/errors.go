@@ -92,9 +92,10 @@ func upstreamError(ctx context.Context, err error) error {
 	case hasResp:
 		out.Status, out.Message = resp.HTTPStatusCode(), http.StatusText(resp.HTTPStatusCode())
 	default:
-		// Transport failures (connection refused, reset, TLS): another
-		// deployment may well be reachable.
-		out.Status, out.Type, out.Message = http.StatusBadGateway, llm.ErrAPI, "bedrock unreachable: "+err.Error()
+		// Transport failures (connection refused or reset, TLS, a broken
+		// frame): another deployment may well be reachable. Details stay in
+		// Cause, for logs.
+		out.Status, out.Type, out.Message = http.StatusBadGateway, llm.ErrAPI, "connection to bedrock failed"
 	}
 	if out.Type == "" {
 		out.Type = llm.TypeForStatus(out.Status)

@@ -613,3 +613,34 @@ func signedPost(t *testing.T, c *http.Client, fake *bedrocktest.Server, path str
 	}
 	return c.Do(req)
 }
+
+// TestNextHonoursContext: a caller that gives up gets its context's error
+// while the upstream is silent, and Close releases the stream.
+func TestNextHonoursContext(t *testing.T) {
+	isolateEnv(t)
+	release := make(chan struct{})
+	defer close(release)
+	fake := bedrocktest.NewServer(t, bedrocktest.Options{Reply: func(*bedrocktest.Call) bedrocktest.Reply {
+		return bedrocktest.Reply{BeforeEvent: func(i int) {
+			if i == 1 {
+				<-release
+			}
+		}}
+	}})
+	p := newProvider(t, deployment(fake), bedrock.Options{})
+	s, err := p.Stream(context.Background(), request(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := s.Next(context.Background()); err != nil || ev.Type != "message_start" {
+		t.Fatalf("first: %v %v", ev.Type, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Next(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Next on a cancelled context: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Error(err)
+	}
+}

@@ -228,7 +228,7 @@ func foldSystemMessages(body []byte, removed *[]string) ([]byte, error) {
 	if err == nil && len(sys) > 0 {
 		body, err = sjson.SetRawBytes(body, "system", []byte("["+strings.Join(sys, ",")+"]"))
 	}
-	*removed = append(*removed, "messages[role=system] folded into system ("+strconv.Itoa(folded)+")")
+	*removed = append(*removed, "messages[role=system] folded into system")
 	return body, err
 }
 

@@ -192,6 +192,21 @@ func NewServer(t testing.TB, opts Options) *Server {
 // Credentials are the primary credentials the fake accepts.
 func (s *Server) Credentials() Credentials { return s.primary }
 
+// Params are the litellm_params that point a bedrock/ deployment at this
+// fake with its primary credentials (values as they go into config.yaml).
+func (s *Server) Params() map[string]string {
+	p := map[string]string{
+		"api_base":              s.URL,
+		"aws_region_name":       s.Region,
+		"aws_access_key_id":     s.primary.AccessKeyID,
+		"aws_secret_access_key": s.primary.SecretAccessKey,
+	}
+	if s.primary.SessionToken != "" {
+		p["aws_session_token"] = s.primary.SessionToken
+	}
+	return p
+}
+
 // AddCredentials accepts more credentials (e.g. ones a fake STS issued).
 func (s *Server) AddCredentials(c Credentials) {
 	s.mu.Lock()
