@@ -66,8 +66,8 @@ func loadAuth(ctx context.Context, p config.Params, region string, custom *http.
 	}
 	switch {
 	case p.AWSAccessKeyID != "" && p.AWSSecretAccessKey != "":
-		opts = append(opts, awsconfig.WithCredentialsProvider(aws.NewCredentialsCache(
-			credentials.NewStaticCredentialsProvider(p.AWSAccessKeyID, p.AWSSecretAccessKey, p.AWSSessionToken))))
+		opts = append(opts, awsconfig.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(p.AWSAccessKeyID, p.AWSSecretAccessKey, p.AWSSessionToken)))
 	case p.AWSAccessKeyID != "" || p.AWSSecretAccessKey != "":
 		return auth{}, errors.New("aws_access_key_id and aws_secret_access_key must be set together")
 	}
