@@ -29,6 +29,10 @@ const masterKey = "sk-master-test"
 // startGateway builds the gateway from YAML (with ${UPSTREAM} replaced) and
 // serves it on a loopback httptest server.
 func startGateway(t *testing.T, yaml string, opts gateway.Options) *httptest.Server {
+	return startGatewayTB(t, yaml, opts)
+}
+
+func startGatewayTB(t testing.TB, yaml string, opts gateway.Options) *httptest.Server {
 	t.Helper()
 	env := map[string]string{"MASTER": masterKey, "UPSTREAM_KEY": "sk-upstream"}
 	cfg, err := config.Parse([]byte(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
