@@ -28,6 +28,7 @@ import (
 	"github.com/claude-gateway/claude-gateway/core/config"
 	"github.com/claude-gateway/claude-gateway/core/llm"
 	"github.com/claude-gateway/claude-gateway/core/sse"
+	"github.com/tidwall/gjson"
 	"golang.org/x/oauth2"
 )
 
@@ -241,7 +242,7 @@ func (p *Provider) do(ctx context.Context, req *llm.Request, stream bool) (*http
 		return nil, &llm.Error{Status: http.StatusBadRequest, Type: llm.ErrInvalidRequest,
 			Message: err.Error()}
 	}
-	kept, dropped := p.betas.Filter(config.ProviderVertex, req.Betas)
+	kept, dropped := p.betaHeader(req)
 
 	tok, err := p.cred.token(ctx)
 	if err != nil {
@@ -287,6 +288,41 @@ func (p *Provider) do(ctx context.Context, req *llm.Request, stream bool) (*http
 	return resp, nil
 }
 
+// featureBetas are flags that only switch on a body feature. Models that
+// made the feature standard refuse the flag as invalid (Opus 4.7 and later
+// refuse interleaved-thinking, which adaptive thinking does by itself, as
+// reported from Bedrock, which fronts the same models), while without the
+// feature in the body the flag does nothing: so such a flag is sent only
+// when the body uses its feature.
+var featureBetas = map[string]func(body []byte) bool{
+	"interleaved-thinking-2025-05-14": func(b []byte) bool {
+		return gjson.GetBytes(b, "thinking.type").String() == "enabled"
+	},
+	"tool-search-tool-2025-10-19": func(b []byte) bool {
+		found := false
+		gjson.GetBytes(b, "tools").ForEach(func(_, t gjson.Result) bool {
+			found = t.Get("defer_loading").Bool() || strings.HasPrefix(t.Get("type").String(), "tool_search_tool")
+			return !found
+		})
+		return found
+	},
+}
+
+// betaHeader is the anthropic-beta flags to send: the client's flags
+// through Vertex's column of the beta table, then the feature gate.
+func (p *Provider) betaHeader(req *llm.Request) (kept, dropped []string) {
+	kept, dropped = p.betas.Filter(config.ProviderVertex, req.Betas)
+	out := kept[:0:0]
+	for _, f := range kept {
+		if used, gated := featureBetas[f]; gated && !used(req.Body) {
+			dropped = append(dropped, f)
+			continue
+		}
+		out = append(out, f)
+	}
+	return out, dropped
+}
+
 // tokenError types a failure to obtain an access token. Google's token
 // endpoint refusing the credential is an authentication error; an endpoint
 // that cannot be reached is a retryable server-side failure.
@@ -327,7 +363,7 @@ func passHeaders(h http.Header) http.Header {
 type stream struct {
 	body      io.ReadCloser
 	r         *sse.Reader
-	done      bool // message_stop or error event seen
+	done      bool // message_stop or an error event seen
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -351,8 +387,15 @@ func (s *stream) Next(ctx context.Context) (llm.Event, error) {
 	}
 	ev, err := s.r.Next()
 	if err == nil {
-		if ev.Type == "message_stop" || ev.Type == "error" {
+		switch ev.Type {
+		case "message_stop":
 			s.done = true
+		case "error":
+			// Vertex ends a failing stream with Anthropic's error event (e.g.
+			// overloaded_error); it is the stream's failure, handed out as
+			// the typed error with the event's JSON as the client's body.
+			s.done = true
+			return llm.Event{}, streamError(ev.Data)
 		}
 		return ev, nil
 	}
@@ -382,4 +425,31 @@ func (s *stream) Close() error {
 		s.closeErr = s.body.Close()
 	})
 	return s.closeErr
+}
+
+// streamError types an upstream "error" event.
+func streamError(data []byte) *llm.Error {
+	typ := gjson.GetBytes(data, "error.type").String()
+	if typ == "" {
+		typ = llm.ErrAPI
+	}
+	status := statusForType[typ]
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	return &llm.Error{Status: status, Type: typ, Message: gjson.GetBytes(data, "error.message").String(),
+		Body: data, Retryable: llm.RetryableStatus(status)}
+}
+
+// statusForType is the HTTP status Anthropic pairs with an error type.
+var statusForType = map[string]int{
+	llm.ErrInvalidRequest: http.StatusBadRequest,
+	llm.ErrAuthentication: http.StatusUnauthorized,
+	llm.ErrPermission:     http.StatusForbidden,
+	llm.ErrNotFound:       http.StatusNotFound,
+	llm.ErrTooLarge:       http.StatusRequestEntityTooLarge,
+	llm.ErrRateLimit:      http.StatusTooManyRequests,
+	llm.ErrAPI:            http.StatusInternalServerError,
+	llm.ErrOverloaded:     529,
+	llm.ErrTimeout:        http.StatusGatewayTimeout,
 }

@@ -144,7 +144,7 @@ func TestSend(t *testing.T) {
 	srv := vertextest.NewServer(t, vertextest.Options{})
 	p := fakeProvider(t, srv, "us-east5")
 	resp, err := p.Send(context.Background(), messagesRequest(false,
-		"claude-code-20250219", "interleaved-thinking-2025-05-14", "advanced-tool-use-2025-11-20", "thinking-token-count-2026-05-13"))
+		"claude-code-20250219", "context-1m-2025-08-07", "interleaved-thinking-2025-05-14", "thinking-token-count-2026-05-13"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestSend(t *testing.T) {
 	if c.Method != "rawPredict" || c.Project != srv.Project() || c.Location != "us-east5" || c.Model != testModel {
 		t.Errorf("call %s %s %s %s", c.Method, c.Project, c.Location, c.Model)
 	}
-	if want := []string{"interleaved-thinking-2025-05-14", "tool-search-tool-2025-10-19"}; !reflect.DeepEqual(c.Betas, want) {
+	if want := []string{"context-1m-2025-08-07"}; !reflect.DeepEqual(c.Betas, want) {
 		t.Errorf("betas %v, want %v", c.Betas, want)
 	}
 	if gjson.GetBytes(c.Body, "model").Exists() || gjson.GetBytes(c.Body, "anthropic_version").String() != AnthropicVersion {
@@ -374,7 +374,9 @@ func drain(t *testing.T, s llm.Stream) ([]llm.Event, error) {
 	}
 }
 
-func TestMidStreamErrorEventPassesThrough(t *testing.T) {
+// Vertex's mid-stream error event comes out of Next as the typed error,
+// its JSON unchanged as the body, after the events before it.
+func TestMidStreamErrorEvent(t *testing.T) {
 	srv := vertextest.NewServer(t, vertextest.Options{})
 	p := fakeProvider(t, srv, "us-east5")
 	overloaded := vertextest.AnthropicError(529, "overloaded_error", "Overloaded")
@@ -386,11 +388,15 @@ func TestMidStreamErrorEventPassesThrough(t *testing.T) {
 	}
 	defer s.Close()
 	evs, err := drain(t, s)
-	if err != nil {
-		t.Fatal(err)
+	if len(evs) != 3 {
+		t.Errorf("%d events before the error", len(evs))
 	}
-	if len(evs) != 4 || evs[3].Type != "error" || gjson.GetBytes(evs[3].Data, "error.type").String() != "overloaded_error" {
-		t.Errorf("events %v", evs)
+	e := asLLMError(t, err)
+	if e.Status != 529 || e.Type != llm.ErrOverloaded || !e.Retryable || string(e.Body) != overloaded.Body {
+		t.Errorf("error event: %d %s %v body %s", e.Status, e.Type, e.Retryable, e.Body)
+	}
+	if _, err := s.Next(context.Background()); err != io.EOF {
+		t.Errorf("Next after the error event: %v", err)
 	}
 }
 
@@ -524,5 +530,28 @@ func TestUnreachableUpstream(t *testing.T) {
 	_, err = p.Send(context.Background(), messagesRequest(false))
 	if e := asLLMError(t, err); e.Status != http.StatusBadGateway || !e.Retryable {
 		t.Errorf("unreachable: %v", e)
+	}
+}
+
+func TestBetaHeader(t *testing.T) {
+	p := fakeProvider(t, vertextest.NewServer(t, vertextest.Options{}), "us-east5")
+	cc := []string{"claude-code-20250219", "interleaved-thinking-2025-05-14", "context-management-2025-06-27",
+		"advanced-tool-use-2025-11-20", "effort-2025-11-24", "thinking-token-count-2026-05-13"}
+	cases := []struct {
+		name, body string
+		want       []string
+	}{
+		{"adaptive thinking, no deferred tools", `{"thinking":{"type":"adaptive"},"tools":[{"name":"a"}]}`,
+			[]string{"context-management-2025-06-27"}},
+		{"budget thinking and deferred tools", `{"thinking":{"type":"enabled","budget_tokens":100},"tools":[{"name":"a"},{"name":"b","defer_loading":true}]}`,
+			[]string{"interleaved-thinking-2025-05-14", "context-management-2025-06-27", "tool-search-tool-2025-10-19"}},
+		{"tool search tool", `{"tools":[{"type":"tool_search_tool_regex_20251119","name":"tool_search"}]}`,
+			[]string{"context-management-2025-06-27", "tool-search-tool-2025-10-19"}},
+	}
+	for _, c := range cases {
+		kept, _ := p.betaHeader(&llm.Request{Body: []byte(c.body), Betas: cc})
+		if !reflect.DeepEqual(kept, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, kept, c.want)
+		}
 	}
 }
