@@ -99,3 +99,21 @@ func BenchmarkShapeBody(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStreamNextCancellable is BenchmarkStreamNext with a request-like
+// (cancellable) context, as the server passes.
+func BenchmarkStreamNextCancellable(b *testing.B) {
+	s := newStream(io.NopCloser(&repeatedEvents{n: b.N}))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for {
+		if _, err := s.Next(ctx); err != nil {
+			if err != io.EOF {
+				b.Fatal(err)
+			}
+			break
+		}
+	}
+}

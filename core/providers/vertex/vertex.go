@@ -363,7 +363,9 @@ func passHeaders(h http.Header) http.Header {
 type stream struct {
 	body      io.ReadCloser
 	r         *sse.Reader
-	done      bool // message_stop or an error event seen
+	done      bool            // message_stop or an error event seen
+	watched   context.Context // the context Next last watched
+	stopWatch func() bool
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -380,11 +382,21 @@ func (s *stream) Next(ctx context.Context) (llm.Event, error) {
 	if err := ctx.Err(); err != nil {
 		return llm.Event{}, err
 	}
-	if ctx.Done() != nil {
-		// A blocked body read only returns when the body is closed.
-		stop := context.AfterFunc(ctx, func() { s.Close() })
-		defer stop()
+	if ctx.Done() != nil && ctx != s.watched {
+		// A blocked body read only returns when the body is closed. One
+		// watch per context (the server passes the same one to every Next)
+		// rather than one per event; it is dropped when the stream ends.
+		s.unwatch()
+		s.watched, s.stopWatch = ctx, context.AfterFunc(ctx, func() { s.Close() })
 	}
+	ev, err := s.next(ctx)
+	if err != nil {
+		s.unwatch()
+	}
+	return ev, err
+}
+
+func (s *stream) next(ctx context.Context) (llm.Event, error) {
 	ev, err := s.r.Next()
 	if err == nil {
 		switch ev.Type {
@@ -415,6 +427,14 @@ func (s *stream) Next(ctx context.Context) (llm.Event, error) {
 		Message: "vertex: stream interrupted", Retryable: true, Cause: err}
 }
 
+// unwatch drops the context watch, if any (Next's goroutine only).
+func (s *stream) unwatch() {
+	if s.stopWatch != nil {
+		s.stopWatch()
+		s.watched, s.stopWatch = nil, nil
+	}
+}
+
 var errStreamClosed = errors.New("vertex: stream closed")
 
 // Close releases the upstream connection; safe to call more than once and
@@ -424,6 +444,7 @@ func (s *stream) Close() error {
 		s.closed.Store(true)
 		s.closeErr = s.body.Close()
 	})
+
 	return s.closeErr
 }
 
