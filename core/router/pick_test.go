@@ -29,10 +29,10 @@ router_settings:
 	for _, tc := range []struct{ model, want string }{
 		{"claude-sonnet-4-5", "claude-sonnet-4-5"}, // exact wins over the pattern
 		{"claude-sonnet", "claude-sonnet"},
-		{"claude-opus-5-5", "claude-sonnet"},      // alias
-		{"claude-haiku-5-5", "claude-*"},          // most specific pattern wins over "*"
-		{"claude-ghost", "claude-*"},              // alias to a name only a pattern serves
-		{"gpt-4o", "*"},                           // catch-all
+		{"claude-opus-5-5", "claude-sonnet"},       // alias
+		{"claude-haiku-5-5", "claude-*"},           // most specific pattern wins over "*"
+		{"claude-ghost", "claude-*"},               // alias to a name only a pattern serves
+		{"gpt-4o", "*"},                            // catch-all
 		{"claude-sonnet-4-5-20250929", "claude-*"}, // a longer id is not the exact name
 	} {
 		got, ok := h.r.Resolve(tc.model)
