@@ -42,11 +42,16 @@ type pinKey struct {
 }
 
 type pin struct {
-	m       *member
-	setAt   int64 // when this pin was chosen (unix nanos)
-	written int64 // when it was last written to the Store (0: never)
-	checked int64 // when the Store was last read for it
-	expires int64
+	m     *member
+	setAt int64 // when this pin was chosen (unix nanos)
+	// confirmed: the pin agrees with the Store (read from it, or the Store
+	// had none, or this instance moved the session on a failover). Only
+	// confirmed pins are written, so an instance that has not heard of a
+	// session's pin yet never overwrites it with its own first guess.
+	confirmed bool
+	written   int64 // when it was last written to the Store (0: never)
+	checked   int64 // when the Store was last read for it
+	expires   int64
 }
 
 type affinity struct {
@@ -81,23 +86,26 @@ func (a *affinity) lookup(k pinKey, now int64) (*member, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	p, ok := a.pins[k]
-	if !ok || p.expires <= now {
-		if !ok {
-			p = &pin{}
-			a.insert(k, p, now)
-		}
-		if now-p.checked < int64(10*time.Second) {
-			return nil, false // a read is under way or just came back empty
-		}
-		p.checked = now
+	if !ok {
+		a.insert(k, &pin{checked: now}, now)
 		return nil, true
 	}
-	if now-p.checked >= int64(affinityRecheck) {
-		p.checked = now
-		return p.m, true
+	recheck := int64(affinityRecheck)
+	if !p.confirmed {
+		recheck = int64(pinRetry)
 	}
-	return p.m, false
+	check := now-p.checked >= recheck
+	if check {
+		p.checked = now
+	}
+	if p.m == nil || p.expires <= now {
+		return nil, check
+	}
+	return p.m, check
 }
+
+// pinRetry is how soon an unanswered Store read for a pin is repeated.
+const pinRetry = 10 * time.Second
 
 // insert adds p, keeping the map bounded. Caller holds mu.
 func (a *affinity) insert(k pinKey, p *pin, now int64) {
@@ -117,8 +125,9 @@ func (a *affinity) insert(k pinKey, p *pin, now int64) {
 	a.pins[k] = p
 }
 
-// record pins k to m after m served a request.
-func (a *affinity) record(k pinKey, m *member, now int64) {
+// record notes that m served a request of k's session that was pinned to
+// pinned (nil: none known when it started).
+func (a *affinity) record(k pinKey, m, pinned *member, now int64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	p, ok := a.pins[k]
@@ -126,8 +135,17 @@ func (a *affinity) record(k pinKey, m *member, now int64) {
 		p = &pin{checked: now}
 		a.insert(k, p, now)
 	}
-	if p.m != m {
+	switch {
+	case p.m == m:
+	case p.m == nil || p.expires <= now:
 		p.m, p.setAt, p.written = m, now, 0
+	case pinned != nil:
+		// The pinned deployment could not serve: the session moves.
+		p.m, p.setAt, p.written, p.confirmed = m, now, 0, true
+	default:
+		// A pin arrived from the Store while this request was being
+		// served elsewhere: the Store's pin stands.
+		return
 	}
 	p.expires = now + int64(a.ttl)
 }
@@ -138,8 +156,8 @@ func (a *affinity) needsWrite(k pinKey, m *member, now int64) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	p, ok := a.pins[k]
-	if !ok || p.m != m {
-		return false // moved on since; the newer pin writes itself
+	if !ok || p.m != m || !p.confirmed {
+		return false // moved on since, or not agreed with the Store yet
 	}
 	if p.written != 0 && now-p.written < int64(a.ttl/4) {
 		return false
@@ -148,22 +166,18 @@ func (a *affinity) needsWrite(k pinKey, m *member, now int64) bool {
 	return true
 }
 
-// adopt takes a pin read from the Store if it is newer than the local one.
+// adopt takes in what the Store holds for k: a newer pin replaces the
+// local one; an unconfirmed local pin yields to any; none confirms ours.
 func (a *affinity) adopt(k pinKey, e Entry, now int64) {
-	if !e.Found() || e.Expires.UnixNano() <= now {
-		return
-	}
 	var m *member
-	for _, c := range k.g.members {
-		if c.id == e.Value {
-			m = c
-			break
+	if e.Found() && e.Expires.UnixNano() > now {
+		for _, c := range k.g.members {
+			if c.id == e.Value {
+				m = c
+				break
+			}
 		}
 	}
-	if m == nil {
-		return // a deployment no longer configured
-	}
-	writtenAt := e.Expires.Add(-a.ttl).UnixNano()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	p, ok := a.pins[k]
@@ -171,14 +185,21 @@ func (a *affinity) adopt(k pinKey, e Entry, now int64) {
 		p = &pin{checked: now}
 		a.insert(k, p, now)
 	}
-	if p.m == m {
-		p.written = max(p.written, writtenAt)
-		p.expires = max(p.expires, e.Expires.UnixNano())
+	if m == nil {
+		p.confirmed = true // nothing (usable) stored: ours is the first
 		return
 	}
-	if p.m == nil || writtenAt > p.setAt {
-		p.m, p.setAt, p.written, p.expires = m, writtenAt, writtenAt, e.Expires.UnixNano()
+	writtenAt := e.Expires.Add(-a.ttl).UnixNano()
+	switch {
+	case p.m == m:
+		p.written = max(p.written, writtenAt)
+	case p.m == nil || !p.confirmed || p.expires <= now || writtenAt > p.setAt:
+		p.m, p.setAt, p.written = m, writtenAt, writtenAt
+	default:
+		return // ours is newer; it will be written
 	}
+	p.confirmed = true
+	p.expires = max(p.expires, e.Expires.UnixNano())
 }
 
 // readPin reads k from the Store in the background.

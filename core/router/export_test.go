@@ -42,10 +42,10 @@ func (r *Router) pickFirst(group string, req *llm.Request) *member {
 	rs := r.getScratch()
 	defer r.scratch.Put(rs)
 	g := r.groups[group]
-	a, env, _, tooLong := r.prepare(g, req, rs)
+	a, _, tooLong := r.prepare(g, req, rs)
 	if tooLong {
 		return nil
 	}
-	m, _, _ := r.pick(g, rs, &env, &a)
+	m, _, _ := r.pick(g, rs, &a)
 	return m
 }

@@ -74,6 +74,7 @@ func TestFailoverSimulated(t *testing.T) {
 		{"500", 500, "", 5 * time.Second},
 		{"529 overloaded", 529, "", 5 * time.Second},
 		{"401 bad credentials", 401, "", 5 * time.Second},
+		{"404 model not in this region", 404, "", 5 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := newClock()

@@ -14,11 +14,11 @@ import (
 type errClass int
 
 const (
-	classInternal      errClass = iota // 5xx, transport errors, broken streams
+	classInternal      errClass = iota // 5xx, 404, transport errors, broken streams
 	classRateLimit                     // 429, 529 overloaded
 	classTimeout                       // 408, 504, attempt timeouts
 	classAuth                          // 401, 403
-	classBadRequest                    // 400, 404, 413, 422 and other 4xx
+	classBadRequest                    // 400, 413, 422 and other 4xx
 	classContentPolicy                 // a 400 naming a content policy or filter
 	classCanceled                      // the client went away: nobody's fault
 )
@@ -46,6 +46,9 @@ type failure struct {
 	contextWindow bool
 	// transport marks a failure with no HTTP answer (connection refused, reset).
 	transport bool
+	// notFound marks a 404: the deployment's model or region is wrong (the
+	// router chose the model, not the client), so another deployment may work.
+	notFound bool
 }
 
 // errAttemptTimeout is the cause set when an attempt's own timer fires.
@@ -80,6 +83,8 @@ func classify(ctx context.Context, err error, timedOut bool) failure {
 		f.class = classTimeout
 	case s == 401 || s == 403:
 		f.class = classAuth
+	case s == 404:
+		f.class, f.notFound = classInternal, true
 	case s >= 500 || s == 0:
 		f.class = classInternal
 	case s >= 400:
@@ -121,7 +126,7 @@ func (f failure) retryable() bool {
 	case classAuth:
 		return true // another deployment's credentials may work
 	}
-	return f.err.Retryable || f.class == classTimeout || f.class == classRateLimit || f.transport
+	return f.err.Retryable || f.class == classTimeout || f.class == classRateLimit || f.transport || f.notFound
 }
 
 // retryBudget is how many retries a failure of this class allows: the

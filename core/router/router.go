@@ -418,6 +418,7 @@ type scratch struct {
 	excluded []bool
 	cands    []*member
 	seeded   splitMix // a session's deterministic randomness
+	env      pickEnv  // here, not on the stack: strategies take a pointer
 }
 
 func (r *Router) getScratch() *scratch {
@@ -452,7 +453,8 @@ type pickArgs struct {
 // available deployment, else (when retry) the first tier with a tried one
 // that is still available. It returns nil and the earliest recovery time
 // of the unavailable ones when there is none.
-func (r *Router) pick(g *group, rs *scratch, env *pickEnv, a *pickArgs) (m *member, tier int, soonest int64) {
+func (r *Router) pick(g *group, rs *scratch, a *pickArgs) (m *member, tier int, soonest int64) {
+	env := &rs.env
 	for pass := 0; pass < 2; pass++ {
 		if pass == 1 && !a.retry {
 			break
@@ -526,7 +528,7 @@ func fits(g *group, est int64) bool {
 // prepare sets up the picks of one request in g. tooLong reports that the
 // prompt fits no deployment's context window and context-window fallbacks
 // exist to take it.
-func (r *Router) prepare(g *group, req *llm.Request, rs *scratch) (a pickArgs, env pickEnv, pk pinKey, tooLong bool) {
+func (r *Router) prepare(g *group, req *llm.Request, rs *scratch) (a pickArgs, pk pinKey, tooLong bool) {
 	rs.reset(len(g.members))
 	a = pickArgs{
 		now:    r.now().UnixNano(),
@@ -537,14 +539,15 @@ func (r *Router) prepare(g *group, req *llm.Request, rs *scratch) (a pickArgs, e
 		a.ctxCheck = true
 		if !fits(g, a.est) {
 			if len(lookupFallbacks(r.cwFallbacks, g.name)) > 0 {
-				return a, env, pk, true
+				return a, pk, true
 			}
 			// Only an estimate (images inflate it): with nowhere better to
 			// go, let the upstream judge.
 			a.ctxCheck = false
 		}
 	}
-	env = pickEnv{rnd: r.rnd, minute: minuteOf(a.now), kind: 1}
+	env := &rs.env
+	*env = pickEnv{rnd: r.rnd, minute: minuteOf(a.now), kind: 1, scores: env.scores}
 	if req.Stream {
 		env.kind = 0
 	}
@@ -558,13 +561,14 @@ func (r *Router) prepare(g *group, req *llm.Request, rs *scratch) (a pickArgs, e
 		rs.seeded.s = pk.hash
 		env.rnd = &rs.seeded
 	}
-	return a, env, pk, false
+	return a, pk, false
 }
 
 // serveGroup tries g's deployments until one answers or the group is exhausted.
 func (r *Router) serveGroup(ctx context.Context, req *llm.Request, g *group, res *Result, rs *scratch) outcome {
 	var o outcome
-	a, env, pk, tooLong := r.prepare(g, req, rs)
+	a, pk, tooLong := r.prepare(g, req, rs)
+	env := &rs.env
 	if tooLong {
 		o.tooLong = true
 		return o
@@ -588,7 +592,7 @@ func (r *Router) serveGroup(ctx context.Context, req *llm.Request, g *group, res
 			// tier may still serve (LiteLLM's order fallback is no retry).
 			a.minTier = maxTier + 1
 		}
-		m, tier, soonest := r.pick(g, rs, &env, &a)
+		m, tier, soonest := r.pick(g, rs, &a)
 		if soonest > 0 && (o.soonest == 0 || soonest < o.soonest) {
 			o.soonest = soonest
 		}
@@ -633,11 +637,13 @@ func (r *Router) serveGroup(ctx context.Context, req *llm.Request, g *group, res
 		elapsed := r.now().Sub(start)
 		res.UpstreamTime += elapsed
 		if err == nil {
-			m.observeLatency(env.kind, elapsed)
+			if req.Kind == llm.KindMessages {
+				m.observeLatency(env.kind, elapsed)
+			}
 			res.UpstreamStatus = at.status
 			res.Response, res.Stream = at.resp, at.stream
 			if pk.g != nil {
-				r.aff.record(pk, m, a.now)
+				r.aff.record(pk, m, a.pinned, a.now)
 			}
 			res.finish = r.finisher(m, pk)
 			o.served = true

@@ -20,8 +20,9 @@ type Strategy interface {
 // pickEnv is what a strategy may consult besides the candidates.
 type pickEnv struct {
 	rnd    randSource
-	minute int64 // current rate window
-	kind   int   // latency kind: 0 streaming, 1 whole answer
+	minute int64     // current rate window
+	kind   int       // latency kind: 0 streaming, 1 whole answer
+	scores []float64 // reusable buffer for argMin
 }
 
 // Strategy names (router_settings.routing_strategy).
@@ -101,23 +102,40 @@ func shuffleWeight(m *member, metric int) float64 {
 }
 
 // argMin picks the candidate with the lowest score, breaking ties at random
-// (reservoir sampling over the tied ones) so equal deployments share load.
+// so equal deployments share load. Each score is computed once; one random
+// draw picks among the ties.
 func argMin(cands []*member, env *pickEnv, score func(*member) float64) int {
-	best, ties := 0, 0
-	bestScore := math.Inf(1)
+	if cap(env.scores) < len(cands) {
+		env.scores = make([]float64, len(cands), max(len(cands), 16))
+	}
+	scores := env.scores[:len(cands)]
+	best, ties := math.Inf(1), 0
 	for i, m := range cands {
 		s := score(m)
+		scores[i] = s
 		switch {
-		case s < bestScore || (ties == 0 && s == bestScore):
-			best, bestScore, ties = i, s, 1
-		case s == bestScore:
+		case s < best:
+			best, ties = s, 1
+		case s == best:
 			ties++
-			if env.rnd.Uint64()%uint64(ties) == 0 {
-				best = i
-			}
 		}
 	}
-	return best
+	if ties == 0 {
+		return 0 // every score NaN: any will do
+	}
+	k := 0
+	if ties > 1 {
+		k = int(env.rnd.Uint64() % uint64(ties))
+	}
+	for i, s := range scores {
+		if s == best {
+			if k == 0 {
+				return i
+			}
+			k--
+		}
+	}
+	return 0
 }
 
 // leastBusy picks the deployment with the fewest requests in flight on this
