@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/config"
 	"github.com/claude-gateway/claude-gateway/core/providers/anthropic"
@@ -25,6 +26,8 @@ type Options struct {
 	HTTPClient *http.Client
 	// Getenv reads the environment (nil: no overrides).
 	Getenv func(string) string
+	// PingInterval overrides the SSE keep-alive interval (tests).
+	PingInterval time.Duration
 }
 
 // Gateway is the built handler and what must be closed with it.
@@ -80,6 +83,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 		Logger:       log,
 		MaxBodyBytes: cfg.General.MaxRequestBodyBytes,
 		Debug:        cfg.General.Debug,
+		PingInterval: opts.PingInterval,
 	})
 	return &Gateway{Handler: srv, Router: rt}, nil
 }
