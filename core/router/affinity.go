@@ -22,8 +22,9 @@ import (
 //   - a local miss starts a background Store read for the next request,
 //     and this request picks with randomness seeded by the session id, so
 //     every instance picks the same deployment for a new session;
-//   - the pin is written to the Store in Result.Finish, after the answer,
-//     when it changed or its TTL is a quarter spent.
+//   - the pin is written to the Store in the background from Result.Finish,
+//     when it changed or its TTL is a quarter spent, and only once it
+//     agrees with the Store (see pin.confirmed).
 //
 // A pin holds within its order tier: once a lower (preferred) tier is
 // healthy again the session returns to it, because order is the operator's
@@ -214,12 +215,8 @@ func (r *Router) readPin(k pinKey) {
 	})
 }
 
-// writePin stores k's pin to m (called from Finish, after the answer).
-func (r *Router) writePin(ctx context.Context, k pinKey, m *member) {
-	now := r.now()
-	if !r.aff.needsWrite(k, m, now.UnixNano()) {
-		return
-	}
+// writePin stores k's pin to m, written at now.
+func (r *Router) writePin(ctx context.Context, k pinKey, m *member, now time.Time) {
 	if err := r.store.Put(ctx, k.storeKey(), m.id, now.Add(r.aff.ttl)); err != nil {
 		r.storeFailed("put affinity", err)
 	}

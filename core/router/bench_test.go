@@ -154,6 +154,11 @@ router_settings: {enable_pre_call_checks: true, routing_strategy: least-busy}
 	for err := range errs {
 		t.Fatalf("client saw %v", err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.r.Drain(ctx); err != nil {
+		t.Fatalf("background work not done: %v", err)
+	}
 	for _, d := range h.r.Health(context.Background()) {
 		if d.InFlight != 0 {
 			t.Errorf("%s: %d in flight after all finished", d.ID, d.InFlight)

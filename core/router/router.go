@@ -114,6 +114,7 @@ type Router struct {
 
 	logMu      sync.Mutex
 	lastLogged map[string]int64
+	pending    tracker // background work under way
 
 	scratch sync.Pool
 }
@@ -325,9 +326,8 @@ type Result struct {
 }
 
 // Finish reports the end of the call (usage known, any mid-stream error),
-// updating token windows, health and the session's pin. Call it once the
-// answer has reached the client: it may make Store calls. Later calls are
-// ignored.
+// updating token windows, health and the session's pin (Store writes go out
+// in the background). Later calls are ignored.
 func (res *Result) Finish(usage llm.Usage, err error) {
 	if res == nil || res.finish == nil {
 		return
@@ -717,7 +717,9 @@ func (r *Router) recordFailure(m *member, f failure) {
 	})
 }
 
-// finisher is what Result.Finish runs for a call served by m.
+// finisher is what Result.Finish runs for a call served by m. Local state
+// changes at once; the Store writes (token count, session pin) go out in
+// the background, so they never hold up the end of the response.
 func (r *Router) finisher(m *member, pk pinKey) func(llm.Usage, error) {
 	return func(u llm.Usage, err error) {
 		m.inFlight.Add(-1)
@@ -727,26 +729,30 @@ func (r *Router) finisher(m *member, pk pinKey) func(llm.Usage, error) {
 			r.recordFailure(m, failure{err: &llm.Error{Status: 502, Type: llm.ErrAPI, Message: err.Error()},
 				class: classInternal, transport: true})
 		}
+		now := r.now()
+		minute := minuteOf(now.UnixNano())
 		total := u.Total()
 		count := total > 0 && (r.tracksUsage || r.enforceLimits && m.tpm > 0)
-		if !count && pk.g == nil {
+		if count {
+			m.addTPM(minute, total)
+		}
+		pin := pk.g != nil && r.aff.needsWrite(pk, m, now.UnixNano())
+		if !count && !pin {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		defer cancel()
-		if count {
-			minute := minuteOf(r.now().UnixNano())
-			m.addTPM(minute, total)
-			n, _, err := r.store.Incr(ctx, tpmKey(m.id, minute), total, 0, windowExpiry(minute))
-			if err != nil {
-				r.storeFailed("count tokens", err)
-			} else {
-				m.seeTPM(minute, n)
+		r.background(func(ctx context.Context) {
+			if count {
+				n, _, err := r.store.Incr(ctx, tpmKey(m.id, minute), total, 0, windowExpiry(minute))
+				if err != nil {
+					r.storeFailed("count tokens", err)
+				} else {
+					m.seeTPM(minute, n)
+				}
 			}
-		}
-		if pk.g != nil {
-			r.writePin(ctx, pk, m)
-		}
+			if pin {
+				r.writePin(ctx, pk, m, now)
+			}
+		})
 	}
 }
 

@@ -18,9 +18,10 @@ import (
 //     the background (Router.Refresh, at most once per RefreshInterval,
 //     started by a request but never awaited by it). This instance's own
 //     failures and counts apply locally at once.
-//   - writes that nothing waits for (cooldowns, failure counts) go out in
-//     the background; token accounting and affinity pins are written in
-//     Result.Finish, after the answer has reached the client.
+//   - writes go out in the background: cooldowns and failure counts when
+//     an attempt fails, token counts and session pins from Result.Finish.
+//     Router.Drain waits for them at shutdown. (On AWS Lambda a frozen
+//     sandbox finishes them on its next invocation.)
 //
 // The trade-off: another instance's cooldown or token use is seen up to one
 // refresh interval (1 s by default) late, so an instance may send a request
@@ -55,11 +56,58 @@ const storeTimeout = 5 * time.Second
 
 // background runs f with its own bounded context, off the request path.
 func (r *Router) background(f func(ctx context.Context)) {
+	r.pending.add()
 	r.goFn(func() {
+		defer r.pending.done()
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		defer cancel()
 		f(ctx)
 	})
+}
+
+// Drain waits until background Store writes (cooldowns, failure and token
+// counts, session pins) are done, or ctx ends. Call it before shutting
+// down so no write is lost.
+func (r *Router) Drain(ctx context.Context) error { return r.pending.wait(ctx) }
+
+// tracker counts work under way and lets one wait for none.
+type tracker struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to 0
+}
+
+func (t *tracker) add() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n == 0 {
+		t.idle = make(chan struct{})
+	}
+	t.n++
+}
+
+func (t *tracker) done() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n--; t.n == 0 {
+		close(t.idle)
+	}
+}
+
+func (t *tracker) wait(ctx context.Context) error {
+	t.mu.Lock()
+	if t.n == 0 {
+		t.mu.Unlock()
+		return nil
+	}
+	idle := t.idle
+	t.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // maybeRefresh starts a background refresh when the last one is older than
