@@ -83,7 +83,7 @@ type Router struct {
 	deps     []*Deployment
 
 	settings         config.RouterSettings
-	strategy         Strategy
+	strategy         picker
 	retries          int
 	cooldown         time.Duration
 	allowedFailsSet  bool

@@ -7,10 +7,11 @@ import (
 	"sync"
 )
 
-// Strategy picks one deployment among the candidates of one order tier that
-// are healthy, within their limits and (preferably) not yet tried for this
-// request. Each routing_strategy is one small type implementing it.
-type Strategy interface {
+// picker is a routing strategy: it picks one deployment among the
+// candidates of one order tier that are healthy, within their limits and
+// (preferably) not yet tried for this request. Each routing_strategy is one
+// small type implementing it.
+type picker interface {
 	// Name is the routing_strategy value.
 	Name() string
 	// Pick returns an index into cands (len(cands) > 0).
@@ -27,27 +28,27 @@ type pickEnv struct {
 
 // Strategy names (router_settings.routing_strategy).
 const (
-	StrategySimpleShuffle = "simple-shuffle"
-	StrategyLeastBusy     = "least-busy"
-	StrategyLatency       = "latency-based-routing"
-	StrategyUsage         = "usage-based-routing-v2"
-	StrategyUsageV1       = "usage-based-routing"
-	StrategyCost          = "cost-based-routing"
+	strategySimpleShuffle = "simple-shuffle"
+	strategyLeastBusy     = "least-busy"
+	strategyLatency       = "latency-based-routing"
+	strategyUsage         = "usage-based-routing-v2"
+	strategyUsageV1       = "usage-based-routing"
+	strategyCost          = "cost-based-routing"
 )
 
 // newStrategy maps a routing_strategy name to its type.
-func newStrategy(name string) (Strategy, error) {
+func newStrategy(name string) (picker, error) {
 	switch name {
-	case "", StrategySimpleShuffle:
+	case "", strategySimpleShuffle:
 		return simpleShuffle{}, nil
-	case StrategyLeastBusy:
+	case strategyLeastBusy:
 		return leastBusy{}, nil
-	case StrategyLatency:
+	case strategyLatency:
 		return lowestLatency{explore: 0.05}, nil
-	case StrategyUsage, StrategyUsageV1:
+	case strategyUsage, strategyUsageV1:
 		// v1 is LiteLLM's older implementation of the same idea.
 		return lowestUsage{}, nil
-	case StrategyCost:
+	case strategyCost:
 		return lowestCost{}, nil
 	}
 	return nil, fmt.Errorf("unknown routing_strategy %q", name)
@@ -58,7 +59,7 @@ func newStrategy(name string) (Strategy, error) {
 // Candidates lacking the chosen metric weigh 0, as in LiteLLM.
 type simpleShuffle struct{}
 
-func (simpleShuffle) Name() string { return StrategySimpleShuffle }
+func (simpleShuffle) Name() string { return strategySimpleShuffle }
 
 func (simpleShuffle) Pick(cands []*member, env *pickEnv) int {
 	if len(cands) == 1 {
@@ -142,7 +143,7 @@ func argMin(cands []*member, env *pickEnv, score func(*member) float64) int {
 // instance (LiteLLM counts per instance too).
 type leastBusy struct{}
 
-func (leastBusy) Name() string { return StrategyLeastBusy }
+func (leastBusy) Name() string { return strategyLeastBusy }
 
 func (leastBusy) Pick(cands []*member, env *pickEnv) int {
 	return argMin(cands, env, func(m *member) float64 { return float64(m.inFlight.Load()) })
@@ -154,7 +155,7 @@ func (leastBusy) Pick(cands []*member, env *pickEnv) int {
 // failed and recovered, gets measured again.
 type lowestLatency struct{ explore float64 }
 
-func (lowestLatency) Name() string { return StrategyLatency }
+func (lowestLatency) Name() string { return strategyLatency }
 
 func (l lowestLatency) Pick(cands []*member, env *pickEnv) int {
 	if len(cands) > 1 && env.rnd.Float64() < l.explore {
@@ -175,7 +176,7 @@ func (l lowestLatency) Pick(cands []*member, env *pickEnv) int {
 // always enforced with this strategy.
 type lowestUsage struct{}
 
-func (lowestUsage) Name() string { return StrategyUsage }
+func (lowestUsage) Name() string { return strategyUsage }
 
 func (lowestUsage) Pick(cands []*member, env *pickEnv) int {
 	return argMin(cands, env, func(m *member) float64 { return float64(m.tpmIn(env.minute)) })
@@ -185,7 +186,7 @@ func (lowestUsage) Pick(cands []*member, env *pickEnv) int {
 // unknown prices rank last.
 type lowestCost struct{}
 
-func (lowestCost) Name() string { return StrategyCost }
+func (lowestCost) Name() string { return strategyCost }
 
 func (lowestCost) Pick(cands []*member, env *pickEnv) int {
 	return argMin(cands, env, func(m *member) float64 { return m.cost })
