@@ -13,6 +13,7 @@ import (
 
 	"github.com/claude-gateway/claude-gateway/core/config"
 	"github.com/claude-gateway/claude-gateway/core/providers/anthropic"
+	"github.com/claude-gateway/claude-gateway/core/providers/bedrock"
 	"github.com/claude-gateway/claude-gateway/core/providers/simulated"
 	"github.com/claude-gateway/claude-gateway/core/router"
 	"github.com/claude-gateway/claude-gateway/core/server"
@@ -94,6 +95,9 @@ func newProvider(ctx context.Context, d config.Deployment, client *http.Client, 
 		return anthropic.New(ctx, d, anthropic.Options{HTTPClient: client, Logger: log})
 	case config.ProviderSimulated:
 		return simulated.New(ctx, d)
+	case config.ProviderBedrock:
+		// nil HTTPClient: the SDK's own client honours AWS_CA_BUNDLE and proxies.
+		return bedrock.New(ctx, d, bedrock.Options{Logger: log})
 	}
 	return nil, fmt.Errorf("provider %q is not available in this build", d.Params.Provider)
 }
