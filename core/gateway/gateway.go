@@ -77,7 +77,9 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 		deps = append(deps, &router.Deployment{Config: d, Provider: p})
 	}
 	store := memory.New(nil)
-	rt := router.New(deps, cfg.Router, router.Options{Store: store, Logger: log})
+	rt := router.New(deps, cfg.Router, router.Options{
+		Store: store, Logger: log, Litellm: &cfg.Litellm, FailClosed: cfg.General.StateFailClosed,
+	})
 	srv := server.New(server.Options{
 		Router:       rt,
 		MasterKey:    cfg.MasterKey(),
@@ -86,7 +88,10 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 		Debug:        cfg.General.Debug,
 		PingInterval: opts.PingInterval,
 	})
-	return &Gateway{Handler: srv, Router: rt}, nil
+	g := &Gateway{Handler: srv, Router: rt}
+	// Background state writes (cooldowns, token counts, pins) finish before exit.
+	g.closers = append(g.closers, rt.Drain)
+	return g, nil
 }
 
 func newProvider(ctx context.Context, d config.Deployment, client *http.Client, log *slog.Logger) (router.Provider, error) {
