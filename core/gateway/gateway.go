@@ -1,0 +1,108 @@
+// Package gateway assembles the whole gateway from a typed config: one
+// provider per deployment, the state store, the router, the spend recorder
+// and the HTTP server. Every entry point (functions/cloudrun,
+// functions/lambda) calls Build, so they behave identically.
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/claude-gateway/claude-gateway/core/config"
+	"github.com/claude-gateway/claude-gateway/core/providers/anthropic"
+	"github.com/claude-gateway/claude-gateway/core/providers/bedrock"
+	"github.com/claude-gateway/claude-gateway/core/providers/simulated"
+	"github.com/claude-gateway/claude-gateway/core/router"
+	"github.com/claude-gateway/claude-gateway/core/server"
+	"github.com/claude-gateway/claude-gateway/core/store/memory"
+)
+
+// Options tune Build.
+type Options struct {
+	Logger *slog.Logger
+	// HTTPClient is used for upstream calls (nil: a default suited to long streams).
+	HTTPClient *http.Client
+	// Getenv reads the environment (nil: no overrides).
+	Getenv func(string) string
+	// PingInterval overrides the SSE keep-alive interval (tests).
+	PingInterval time.Duration
+}
+
+// Gateway is the built handler and what must be closed with it.
+type Gateway struct {
+	http.Handler
+	Router  *router.Router
+	closers []func(context.Context) error
+}
+
+// Close flushes buffered state (spend records) and releases clients.
+func (g *Gateway) Close(ctx context.Context) error {
+	var first error
+	for i := len(g.closers) - 1; i >= 0; i-- {
+		if err := g.closers[i](ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Build wires everything from cfg.
+func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Getenv == nil {
+		opts.Getenv = func(string) string { return "" }
+	}
+	client := opts.HTTPClient
+	if client == nil {
+		client = anthropic.DefaultHTTPClient()
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn("config: " + w)
+	}
+	if cfg.MasterKey() == "" {
+		log.Warn("no master_key configured: the gateway serves anyone who can reach it")
+	}
+	deps := make([]*router.Deployment, 0, len(cfg.Deployments))
+	for _, d := range cfg.Deployments {
+		p, err := newProvider(ctx, d, client, log)
+		if err != nil {
+			return nil, fmt.Errorf("model_list[%d] (%s): %w", d.Index, d.ModelName, err)
+		}
+		deps = append(deps, &router.Deployment{Config: d, Provider: p})
+	}
+	store := memory.New(nil)
+	rt := router.New(deps, cfg.Router, router.Options{
+		Store: store, Logger: log, Litellm: &cfg.Litellm, FailClosed: cfg.General.StateFailClosed,
+	})
+	srv := server.New(server.Options{
+		Router:       rt,
+		MasterKey:    cfg.MasterKey(),
+		Logger:       log,
+		MaxBodyBytes: cfg.General.MaxRequestBodyBytes,
+		Debug:        cfg.General.Debug,
+		PingInterval: opts.PingInterval,
+	})
+	g := &Gateway{Handler: srv, Router: rt}
+	// Background state writes (cooldowns, token counts, pins) finish before exit.
+	g.closers = append(g.closers, rt.Drain)
+	return g, nil
+}
+
+func newProvider(ctx context.Context, d config.Deployment, client *http.Client, log *slog.Logger) (router.Provider, error) {
+	switch d.Params.Provider {
+	case config.ProviderAnthropic:
+		return anthropic.New(ctx, d, anthropic.Options{HTTPClient: client, Logger: log})
+	case config.ProviderSimulated:
+		return simulated.New(ctx, d)
+	case config.ProviderBedrock:
+		// nil HTTPClient: the SDK's own client honours AWS_CA_BUNDLE and proxies.
+		return bedrock.New(ctx, d, bedrock.Options{Logger: log})
+	}
+	return nil, fmt.Errorf("provider %q is not available in this build", d.Params.Provider)
+}

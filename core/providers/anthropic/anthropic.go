@@ -1,0 +1,229 @@
+// Package anthropic calls the Anthropic API (or any endpoint speaking it):
+// POST {api_base}/v1/messages with x-api-key, anthropic-version and
+// anthropic-beta. Bodies are forwarded as the client sent them, with only
+// the model field replaced.
+package anthropic
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/claude-gateway/claude-gateway/core/betas"
+	"github.com/claude-gateway/claude-gateway/core/config"
+	"github.com/claude-gateway/claude-gateway/core/llm"
+	"github.com/claude-gateway/claude-gateway/core/sse"
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+)
+
+// DefaultBase is the Anthropic API.
+const DefaultBase = "https://api.anthropic.com"
+
+// DefaultVersion is sent when the client sent no anthropic-version.
+const DefaultVersion = "2023-06-01"
+
+// maxBody bounds a non-streaming response or error body read into memory.
+const maxBody = 64 << 20
+
+// Options configure a Provider.
+type Options struct {
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+}
+
+// Provider is one Anthropic API deployment.
+type Provider struct {
+	base   string // scheme://host[/prefix], no trailing slash
+	model  string
+	apiKey string
+	client *http.Client
+	log    *slog.Logger
+}
+
+// New builds the provider for d. The API key comes from api_key, else ANTHROPIC_API_KEY.
+func New(_ context.Context, d config.Deployment, opts Options) (*Provider, error) {
+	base := DefaultBase
+	if d.Params.APIBase != "" {
+		u, err := url.Parse(d.Params.APIBase)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("api_base %q: want an http(s) URL", d.Params.APIBase)
+		}
+		base = strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/")
+		// Users paste ".../v1"; the provider appends /v1/messages itself.
+		base = strings.TrimSuffix(base, "/v1")
+	}
+	p := &Provider{base: base, model: d.Params.UpstreamModel, apiKey: d.Params.APIKey, client: opts.HTTPClient, log: opts.Logger}
+	if p.client == nil {
+		p.client = DefaultHTTPClient()
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	return p, nil
+}
+
+// DefaultHTTPClient suits long streams: no overall timeout (the router sets
+// deadlines per attempt), bounded connection set-up, many idle connections.
+func DefaultHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 256
+	t.IdleConnTimeout = 90 * time.Second
+	t.TLSHandshakeTimeout = 10 * time.Second
+	t.ResponseHeaderTimeout = 10 * time.Minute
+	return &http.Client{Transport: t}
+}
+
+// Endpoint implements router.Provider.
+func (p *Provider) Endpoint() string { return p.base }
+
+// Send implements router.Provider for non-streaming messages and count_tokens.
+func (p *Provider) Send(ctx context.Context, req *llm.Request) (*llm.Response, error) {
+	resp, err := p.do(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return nil, &llm.Error{Status: 502, Type: llm.ErrAPI, Message: "reading upstream response", Cause: err, Retryable: true}
+	}
+	return &llm.Response{Status: resp.StatusCode, Header: passHeaders(resp.Header), Body: body}, nil
+}
+
+// Stream implements router.Provider.
+func (p *Provider) Stream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	resp, err := p.do(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		resp.Body.Close()
+		return nil, &llm.Error{Status: 502, Type: llm.ErrAPI, Message: "upstream answered " + ct + " to a streaming request", Retryable: true}
+	}
+	return &stream{body: resp.Body, r: sse.NewReader(resp.Body)}, nil
+}
+
+// do sends the request and turns a non-2xx answer into an *llm.Error.
+func (p *Provider) do(ctx context.Context, req *llm.Request) (*http.Response, error) {
+	body, err := sjson.SetBytes(bytes.Clone(req.Body), "model", p.model)
+	if err != nil {
+		return nil, &llm.Error{Status: 400, Type: llm.ErrInvalidRequest, Message: "cannot set model: " + err.Error()}
+	}
+	path := "/v1/messages"
+	if req.Kind == llm.KindCountTokens {
+		path = "/v1/messages/count_tokens"
+		// count_tokens rejects fields it does not take.
+		for _, k := range []string{"stream", "max_tokens", "metadata", "temperature", "top_p", "top_k", "stop_sequences"} {
+			body, _ = sjson.DeleteBytes(body, k)
+		}
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Accept", "application/json")
+	if p.apiKey != "" {
+		hreq.Header.Set("x-api-key", p.apiKey)
+	}
+	v := req.Version
+	if v == "" {
+		v = DefaultVersion
+	}
+	hreq.Header.Set("anthropic-version", v)
+	if kept, _ := betas.Default().Filter(config.ProviderAnthropic, req.Betas); len(kept) > 0 {
+		hreq.Header.Set("anthropic-beta", strings.Join(kept, ","))
+	}
+	resp, err := p.client.Do(hreq)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &llm.Error{Status: 502, Type: llm.ErrAPI, Message: "upstream unreachable", Cause: err, Retryable: true}
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return nil, ErrorFromResponse(resp.StatusCode, resp.Header, data)
+}
+
+// ErrorFromResponse types an upstream error answer. An Anthropic-shaped body
+// is kept as is: clients (Claude Code) act on its exact message.
+func ErrorFromResponse(status int, h http.Header, body []byte) *llm.Error {
+	e := llm.NewError(status, http.StatusText(status))
+	if status == 529 {
+		e.Type = llm.ErrOverloaded
+	}
+	if gjson.GetBytes(body, "type").String() == "error" && gjson.GetBytes(body, "error.type").Exists() {
+		e.Body = body
+		e.Type = gjson.GetBytes(body, "error.type").String()
+		e.Message = gjson.GetBytes(body, "error.message").String()
+	} else if len(body) > 0 {
+		e.Message = fmt.Sprintf("upstream %d: %.200s", status, body)
+	}
+	e.RetryAfter = ParseRetryAfter(h.Get("Retry-After"))
+	e.ShouldRetry = h.Get("x-should-retry")
+	if e.ShouldRetry == "false" && status < 500 {
+		e.Retryable = false
+	}
+	return e
+}
+
+// ParseRetryAfter reads seconds or an HTTP date; 0 if absent or invalid.
+func ParseRetryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
+		return time.Duration(s * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// passHeaders keeps the upstream headers worth returning to the client.
+func passHeaders(h http.Header) http.Header {
+	out := http.Header{}
+	for _, k := range []string{"Request-Id", "Anthropic-Organization-Id"} {
+		if v := h.Get(k); v != "" {
+			out.Set(k, v)
+		}
+	}
+	return out
+}
+
+type stream struct {
+	body io.ReadCloser
+	r    *sse.Reader
+}
+
+func (s *stream) Next(ctx context.Context) (llm.Event, error) {
+	ev, err := s.r.Next()
+	if err != nil {
+		if ctx.Err() != nil {
+			return llm.Event{}, ctx.Err()
+		}
+		if err == io.EOF {
+			return llm.Event{}, io.EOF
+		}
+		return llm.Event{}, &llm.Error{Status: 502, Type: llm.ErrAPI, Message: "upstream stream broke", Cause: err, Retryable: true}
+	}
+	return ev, nil
+}
+
+func (s *stream) Close() error { return s.body.Close() }

@@ -1,0 +1,65 @@
+package server
+
+import (
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/claude-gateway/claude-gateway/core/llm"
+	"github.com/tidwall/gjson"
+)
+
+// writeError answers with e in the shape of the endpoint: OpenAI's on
+// /v1/chat/completions (registered through Options.Extra / openAIError),
+// Anthropic's everywhere else.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *llm.Error) {
+	setRetryHeaders(w.Header(), e)
+	if strings.HasPrefix(r.URL.Path, "/v1/chat/") || strings.HasPrefix(r.URL.Path, "/chat/") {
+		writeOpenAIError(w, e)
+		return
+	}
+	writeAnthropicError(w, e)
+}
+
+func setRetryHeaders(h http.Header, e *llm.Error) {
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+	}
+	if e.ShouldRetry != "" {
+		h.Set("x-should-retry", e.ShouldRetry)
+	}
+}
+
+func writeAnthropicError(w http.ResponseWriter, e *llm.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(clientStatus(e.Status))
+	w.Write(e.JSON())
+}
+
+// writeOpenAIError renders {"error":{"message","type","param","code"}}.
+func writeOpenAIError(w http.ResponseWriter, e *llm.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(clientStatus(e.Status))
+	msg := e.Message
+	if len(e.Body) > 0 {
+		if m := gjson.GetBytes(e.Body, "error.message").String(); m != "" {
+			msg = m
+		}
+	}
+	code := e.Type
+	if e.Status == 429 {
+		code = "rate_limit_exceeded"
+	}
+	w.Write([]byte(`{"error":{"message":` + strconv.Quote(msg) + `,"type":` + strconv.Quote(e.Type) +
+		`,"param":null,"code":` + strconv.Quote(code) + `}}`))
+}
+
+// clientStatus keeps statuses inside what HTTP clients expect (499 is nginx's
+// "client closed"; nobody reads it, but keep it valid).
+func clientStatus(status int) int {
+	if status < 400 || status > 599 {
+		return 500
+	}
+	return status
+}

@@ -1,0 +1,274 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/claude-gateway/claude-gateway/core/llm"
+	"github.com/claude-gateway/claude-gateway/core/router"
+	"github.com/claude-gateway/claude-gateway/core/spend"
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+)
+
+// call is one API request's bookkeeping, from arrival to the log line.
+type call struct {
+	id       string
+	start    time.Time
+	endpoint string
+	req      *llm.Request
+	res      *router.Result
+	status   int
+	errType  string
+	ttfb     time.Duration
+	usage    llm.Usage
+	gone     bool // client disconnected
+	keyHash  string
+}
+
+func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
+	s.serveAnthropic(w, r, llm.KindMessages)
+}
+
+func (s *Server) handleCountTokens(w http.ResponseWriter, r *http.Request) {
+	s.serveAnthropic(w, r, llm.KindCountTokens)
+}
+
+// readBody reads the (bounded) request body. Reading it whole first is
+// deliberate: streaming request bodies through cut SSE responses short here
+// (golang/go#40747), and every provider needs targeted edits anyway.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *llm.Error) {
+	if r.ContentLength > s.opts.MaxBodyBytes {
+		return nil, &llm.Error{Status: 413, Type: llm.ErrTooLarge, Message: "request body exceeds " + strconv.FormatInt(s.opts.MaxBodyBytes, 10) + " bytes"}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &llm.Error{Status: 413, Type: llm.ErrTooLarge, Message: "request body exceeds " + strconv.FormatInt(s.opts.MaxBodyBytes, 10) + " bytes"}
+		}
+		return nil, &llm.Error{Status: 400, Type: llm.ErrInvalidRequest, Message: "reading request body: " + err.Error()}
+	}
+	return body, nil
+}
+
+// parseMessagesRequest validates an Anthropic request body just enough to
+// route it, without decoding it.
+func parseMessagesRequest(body []byte, kind llm.Kind, h http.Header) (*llm.Request, *llm.Error) {
+	bad := func(msg string) *llm.Error {
+		return &llm.Error{Status: 400, Type: llm.ErrInvalidRequest, Message: msg}
+	}
+	if !gjson.ValidBytes(body) {
+		return nil, bad("request body is not valid JSON")
+	}
+	root := gjson.ParseBytes(body)
+	if !root.IsObject() {
+		return nil, bad("request body must be a JSON object")
+	}
+	// One pass over the top-level keys picks the few fields the gateway reads.
+	var model, messages, maxTokens, stream, metadata gjson.Result
+	root.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "model":
+			model = v
+		case "messages":
+			messages = v
+		case "max_tokens":
+			maxTokens = v
+		case "stream":
+			stream = v
+		case "metadata":
+			metadata = v
+		}
+		return true
+	})
+	switch {
+	case !model.Exists():
+		return nil, bad("model: Field required")
+	case model.Type != gjson.String || model.Str == "":
+		return nil, bad("model: Input should be a non-empty string")
+	case !messages.Exists():
+		return nil, bad("messages: Field required")
+	case !messages.IsArray():
+		return nil, bad("messages: Input should be a valid list")
+	}
+	if kind == llm.KindMessages {
+		switch {
+		case !maxTokens.Exists():
+			return nil, bad("max_tokens: Field required")
+		case maxTokens.Type != gjson.Number || maxTokens.Num < 1:
+			return nil, bad("max_tokens: Input should be a positive integer")
+		}
+		if stream.Exists() && stream.Type != gjson.True && stream.Type != gjson.False && stream.Type != gjson.Null {
+			return nil, bad("stream: Input should be a valid boolean")
+		}
+	}
+	req := &llm.Request{
+		Kind:                 kind,
+		Body:                 body,
+		Model:                model.Str,
+		Stream:               kind == llm.KindMessages && stream.Type == gjson.True,
+		Betas:                llm.ParseBetas(h),
+		Version:              h.Get("anthropic-version"),
+		SessionID:            h.Get("x-claude-code-session-id"),
+		EstimatedInputTokens: int64(len(body) / 4),
+	}
+	if req.SessionID == "" {
+		req.SessionID = metadata.Get("user_id").String()
+	}
+	return req, nil
+}
+
+func (s *Server) serveAnthropic(w http.ResponseWriter, r *http.Request, kind llm.Kind) {
+	c := &call{id: newCallID(), start: time.Now(), endpoint: r.URL.Path, keyHash: keyHash(r)}
+	defer s.finish(r, c)
+	w.Header().Set("x-litellm-call-id", c.id)
+
+	body, lerr := s.readBody(w, r)
+	if lerr == nil {
+		c.req, lerr = parseMessagesRequest(body, kind, r.Header)
+	}
+	if lerr != nil {
+		c.fail(lerr)
+		s.writeError(w, r, lerr)
+		return
+	}
+	c.req.CallID = c.id
+	if s.opts.Debug {
+		s.log.Debug("request body", "call_id", c.id, "body", string(body))
+	}
+
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	res, err := s.router.Route(ctx, c.req)
+	c.res = res
+	s.setRouteHeaders(w.Header(), res, c)
+	if err != nil {
+		var le *llm.Error
+		if !errors.As(err, &le) {
+			le = &llm.Error{Status: 500, Type: llm.ErrAPI, Message: err.Error()}
+		}
+		c.fail(le)
+		if r.Context().Err() != nil {
+			c.gone = true
+			return
+		}
+		s.writeError(w, r, le)
+		return
+	}
+	if res.Stream != nil {
+		s.writeStream(ctx, w, c, res.Stream)
+		return
+	}
+	s.writeResponse(w, c, res.Response)
+}
+
+// setRouteHeaders tells the client what routing did.
+func (s *Server) setRouteHeaders(h http.Header, res *router.Result, c *call) {
+	h.Set("x-litellm-model-group", res.Group)
+	h.Set("x-litellm-attempted-retries", strconv.Itoa(res.Retries))
+	h.Set("x-litellm-attempted-fallbacks", strconv.Itoa(res.Fallbacks))
+	if d := res.Deployment; d != nil {
+		h.Set("x-litellm-model-id", d.ID())
+		h.Set("x-litellm-model-api-base", d.Provider.Endpoint())
+	}
+	overhead := time.Since(c.start) - res.UpstreamTime
+	if overhead < 0 {
+		overhead = 0
+	}
+	h.Set("x-litellm-overhead-duration-ms", strconv.FormatFloat(float64(overhead.Microseconds())/1000, 'f', 3, 64))
+}
+
+func (c *call) fail(e *llm.Error) {
+	c.status, c.errType = clientStatus(e.Status), e.Type
+}
+
+// writeResponse sends a whole upstream answer with the model echoed as asked.
+func (s *Server) writeResponse(w http.ResponseWriter, c *call, resp *llm.Response) {
+	body := resp.Body
+	if c.req.Kind == llm.KindMessages && gjson.GetBytes(body, "model").Exists() {
+		if b, err := sjson.SetBytes(body, "model", c.req.Model); err == nil {
+			body = b
+		}
+		c.usage = llm.FromBody(body)
+	}
+	h := w.Header()
+	for k, v := range resp.Header {
+		h[k] = v
+	}
+	h.Set("Content-Type", "application/json")
+	if s.opts.Pricer != nil && c.res.Deployment != nil && c.req.Kind == llm.KindMessages {
+		h.Set("x-litellm-response-cost", strconv.FormatFloat(s.opts.Pricer.Cost(c.res.Deployment, c.usage), 'f', -1, 64))
+	}
+	status := resp.Status
+	if status == 0 {
+		status = 200
+	}
+	c.status = status
+	c.ttfb = time.Since(c.start)
+	w.WriteHeader(status)
+	if _, err := w.Write(body); err != nil {
+		c.gone = true
+	}
+}
+
+// rewriteModel makes message_start name the model the client asked for.
+func rewriteModel(ev llm.Event, model string) llm.Event {
+	if ev.Type != "message_start" || !bytes.Contains(ev.Data, []byte(`"model"`)) {
+		return ev
+	}
+	if b, err := sjson.SetBytes(ev.Data, "message.model", model); err == nil {
+		ev.Data = b
+	}
+	return ev
+}
+
+// finish records spend, updates the router and logs one line.
+func (s *Server) finish(r *http.Request, c *call) {
+	if c.status == 0 {
+		c.status = 200
+	}
+	if r.Context().Err() != nil {
+		c.gone = true
+	}
+	end := time.Now()
+	var streamErr error
+	if c.errType != "" {
+		streamErr = errors.New(c.errType)
+	}
+	c.res.Finish(c.usage, streamErr)
+	rec := spend.Record{
+		CallID: c.id, StartTime: c.start, EndTime: end, TTFTMillis: c.ttfb.Milliseconds(),
+		Endpoint: c.endpoint, KeyHash: c.keyHash, Status: c.status, ErrorType: c.errType, Disconnected: c.gone,
+		InputTokens: c.usage.InputTokens, OutputTokens: c.usage.OutputTokens,
+		CacheCreationInputTokens: c.usage.CacheCreationInputTokens, CacheReadInputTokens: c.usage.CacheReadInputTokens,
+	}
+	upstreamStatus := 0
+	if c.req != nil {
+		rec.RequestedModel, rec.SessionID, rec.Stream = c.req.Model, c.req.SessionID, c.req.Stream
+	}
+	if res := c.res; res != nil {
+		rec.ModelGroup, rec.Retries, rec.Fallbacks = res.Group, res.Retries, res.Fallbacks
+		upstreamStatus = res.UpstreamStatus
+		if d := res.Deployment; d != nil {
+			rec.DeploymentID, rec.Provider, rec.Region, rec.APIBase = d.ID(), d.Config.Params.Provider, d.Region(), d.Provider.Endpoint()
+			if s.opts.Pricer != nil {
+				rec.Cost = s.opts.Pricer.Cost(d, c.usage)
+			}
+		}
+	}
+	if s.opts.Recorder != nil && c.req != nil {
+		s.opts.Recorder.Record(context.WithoutCancel(r.Context()), rec)
+	}
+	s.log.Info("request",
+		"call_id", c.id, "path", c.endpoint, "model", rec.RequestedModel, "model_group", rec.ModelGroup,
+		"deployment_id", rec.DeploymentID, "status", c.status, "upstream_status", upstreamStatus,
+		"error_type", c.errType, "stream", rec.Stream, "ttfb_ms", c.ttfb.Milliseconds(),
+		"duration_ms", end.Sub(c.start).Milliseconds(), "input_tokens", c.usage.InputTokens,
+		"output_tokens", c.usage.OutputTokens, "retries", rec.Retries, "client_disconnected", c.gone)
+}

@@ -1,0 +1,75 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/claude-gateway/claude-gateway/core/llm"
+)
+
+// model is shaped so Anthropic and OpenAI clients both read it.
+type model struct {
+	ID          string `json:"id"`
+	Type        string `json:"type"`
+	Object      string `json:"object"`
+	DisplayName string `json:"display_name"`
+	CreatedAt   string `json:"created_at"`
+	Created     int64  `json:"created"`
+	OwnedBy     string `json:"owned_by"`
+}
+
+func (s *Server) modelEntry(name string) model {
+	return model{ID: name, Type: "model", Object: "model", DisplayName: name,
+		CreatedAt: s.started.UTC().Format(time.RFC3339), Created: s.started.Unix(), OwnedBy: "claude-gateway"}
+}
+
+func (s *Server) handleModels(w http.ResponseWriter, _ *http.Request) {
+	names := s.router.Groups()
+	list := struct {
+		Object  string  `json:"object"`
+		Data    []model `json:"data"`
+		HasMore bool    `json:"has_more"`
+		FirstID *string `json:"first_id"`
+		LastID  *string `json:"last_id"`
+	}{Object: "list", Data: make([]model, 0, len(names))}
+	for _, n := range names {
+		list.Data = append(list.Data, s.modelEntry(n))
+	}
+	if len(names) > 0 {
+		list.FirstID, list.LastID = &names[0], &names[len(names)-1]
+	}
+	writeJSON(w, 200, list)
+}
+
+func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	for _, n := range s.router.Groups() {
+		if n == id {
+			writeJSON(w, 200, s.modelEntry(n))
+			return
+		}
+	}
+	s.writeError(w, r, &llm.Error{Status: 404, Type: llm.ErrNotFound, Message: "model " + id + " not found"})
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	states := s.router.Health(r.Context())
+	healthy, unhealthy := 0, 0
+	for _, st := range states {
+		if st.Healthy {
+			healthy++
+		} else {
+			unhealthy++
+		}
+	}
+	writeJSON(w, 200, map[string]any{
+		"healthy_count": healthy, "unhealthy_count": unhealthy, "deployments": states,
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,46 @@
+package memory
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestIncrLimitAndExpiry(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := New(func() time.Time { return now })
+	ctx := context.Background()
+	exp := now.Add(time.Minute)
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, ok, _ := s.Incr(ctx, "rpm", 1, 20, exp); ok {
+				admitted.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if admitted.Load() != 20 {
+		t.Fatalf("admitted %d, want 20", admitted.Load())
+	}
+	if c, _ := s.Counts(ctx, []string{"rpm", "none"}); c[0] != 20 || c[1] != 0 {
+		t.Fatalf("counts %v", c)
+	}
+	now = exp
+	if v, ok, _ := s.Incr(ctx, "rpm", 1, 20, now.Add(time.Minute)); !ok || v != 1 {
+		t.Fatalf("after expiry: %d %v", v, ok)
+	}
+	s.Put(ctx, "cool", "x", now.Add(time.Second))
+	if e, _ := s.Get(ctx, []string{"cool", "none"}); e[0].Value != "x" || !e[0].Found() || e[1].Found() {
+		t.Fatalf("get %v", e)
+	}
+	now = now.Add(2 * time.Second)
+	if e, _ := s.Get(ctx, []string{"cool"}); e[0].Found() {
+		t.Fatal("expired entry still found")
+	}
+}
