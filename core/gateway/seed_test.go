@@ -14,6 +14,7 @@ import (
 	"github.com/claude-gateway/claude-gateway/core/config"
 	"github.com/claude-gateway/claude-gateway/core/gateway"
 	"github.com/claude-gateway/claude-gateway/core/providers/bedrock/bedrocktest"
+	"github.com/claude-gateway/claude-gateway/core/providers/vertex/vertextest"
 	"github.com/tidwall/gjson"
 )
 
@@ -49,27 +50,33 @@ func serve(t *testing.T, cfg *config.Config) *httptest.Server {
 	return srv
 }
 
-// The seed's two Bedrock regions, each pointed at its own fake (which checks
-// the SigV4 signature for that region), both receive traffic through the gateway.
-func TestSeedBasicLoadBalancingBedrock(t *testing.T) {
+// The seed's two Bedrock regions (each its own fake, checking the SigV4
+// signature for that region) and two Vertex regions (a fake checking the
+// bearer token got through the real service-account OAuth2 flow) all receive
+// traffic through the gateway, streaming and not.
+func TestSeedBasicLoadBalancing(t *testing.T) {
 	creds := bedrocktest.Credentials{AccessKeyID: "AKIDSEEDTEST", SecretAccessKey: "seed-secret"}
 	fakes := map[string]*bedrocktest.Server{
 		"us-east-1": bedrocktest.NewServer(t, bedrocktest.Options{Region: "us-east-1", Credentials: creds}),
 		"us-west-2": bedrocktest.NewServer(t, bedrocktest.Options{Region: "us-west-2", Credentials: creds}),
 	}
+	vfake := vertextest.NewServer(t, vertextest.Options{})
+	saFile := vfake.WriteServiceAccountFile(t)
 	cfg := loadSeed(t, "basic-load-balancing.yaml", map[string]string{
-		"AWS_ACCESS_KEY_ID": creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY": creds.SecretAccessKey, "LITELLM_MASTER_KEY": masterKey,
+		"AWS_ACCESS_KEY_ID": creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY": creds.SecretAccessKey,
+		"LITELLM_MASTER_KEY": masterKey, "VERTEXAI_PROJECT": vfake.Project(),
 	})
-	var kept []config.Deployment
-	for _, d := range cfg.Deployments {
-		if d.Params.Provider == config.ProviderBedrock {
-			d.Params.APIBase = fakes[d.Params.AWSRegionName].URL
-			kept = append(kept, d)
+	for i := range cfg.Deployments {
+		p := &cfg.Deployments[i].Params
+		switch p.Provider {
+		case config.ProviderBedrock:
+			p.APIBase = fakes[p.AWSRegionName].URL
+		case config.ProviderVertex:
+			p.APIBase, p.VertexCredentials = vfake.URL, saFile
 		}
 	}
-	cfg.Deployments = kept
 	gw := serve(t, cfg)
-	for i := 0; i < 40; i++ {
+	for i := 0; i < 60; i++ {
 		body := simpleBody
 		if i%2 == 1 {
 			body = strings.Replace(simpleBody, `"stream":true`, `"stream":false`, 1)
@@ -88,7 +95,19 @@ func TestSeedBasicLoadBalancingBedrock(t *testing.T) {
 	}
 	for region, f := range fakes {
 		if f.Accepted() == 0 || f.Rejected() != 0 {
-			t.Errorf("%s: accepted %d rejected %d", region, f.Accepted(), f.Rejected())
+			t.Errorf("bedrock %s: accepted %d rejected %d", region, f.Accepted(), f.Rejected())
 		}
+	}
+	served := map[string]int{}
+	for _, c := range vfake.Calls() {
+		if c.Status == 200 {
+			served[c.Location]++
+		}
+	}
+	if served["us-east5"] == 0 || served["europe-west1"] == 0 {
+		t.Errorf("vertex calls served per location: %v", served)
+	}
+	if n := vfake.TokenFetches(); n != 1 {
+		t.Errorf("vertex token fetched %d times, want once for all requests", n)
 	}
 }
