@@ -63,6 +63,7 @@ func (q Query) Normalize() (Query, error) {
 	if q.Limit > MaxLimit {
 		q.Limit = MaxLimit
 	}
+	q.Model = validUTF8(q.Model)
 	if q.Cursor != "" {
 		if _, err := DecodeCursor(q.Cursor); err != nil {
 			return q, err
@@ -136,7 +137,7 @@ func (q Query) Matches(r Record) bool {
 	if !q.End.IsZero() && !r.StartTime.Before(q.End) {
 		return false
 	}
-	if q.Model != "" && r.ModelGroup != q.Model && r.RequestedModel != q.Model {
+	if m := validUTF8(q.Model); m != "" && validUTF8(r.ModelGroup) != m && validUTF8(r.RequestedModel) != m {
 		return false
 	}
 	if q.RequestID != "" && r.CallID != q.RequestID {
@@ -151,6 +152,8 @@ func (q Query) Matches(r Record) bool {
 // ModelNames are the names a record is found under by a model filter: its
 // model group and, when different, the model the client asked for.
 func ModelNames(r Record) []string {
+	// Client-supplied names may not be UTF-8; index them as JSON stores them.
+	r.ModelGroup, r.RequestedModel = validUTF8(r.ModelGroup), validUTF8(r.RequestedModel)
 	switch {
 	case r.ModelGroup == "" && r.RequestedModel == "":
 		return nil
@@ -161,6 +164,8 @@ func ModelNames(r Record) []string {
 	}
 	return []string{r.ModelGroup, r.RequestedModel}
 }
+
+func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
 // Dedupe drops records with an empty call id and keeps the last record of
 // each call id, so one batch never writes the same key twice (DynamoDB

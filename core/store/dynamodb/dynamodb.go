@@ -2,7 +2,7 @@
 // on AWS Lambda (many instances at once). One table holds everything:
 //
 //	item                 pk                 sk           other attributes
-//	counter / entry      k#<key>            k            n (count), v (value), exp (ms), ttl (s)
+//	counter / entry      k#<key>            k            n (count), v (value, binary), exp (ms), ttl (s)
 //	spend record         s#<call id>        s            rec (JSON), mg, rm, kh, ttl?, GSI keys
 //	  alias of a record  s#<call id>        m#<model>    same, indexed under the requested model
 //
@@ -28,6 +28,8 @@ package dynamodb
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,8 +39,10 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -137,8 +141,18 @@ func n(v int64) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
 }
 
+// kvPK is a counter's or entry's partition key. DynamoDB caps partition
+// keys at 2048 bytes of UTF-8, so long or non-UTF-8 keys go by their hash.
+func kvPK(key string) string {
+	if len(key) > 1024 || !utf8.ValidString(key) {
+		sum := sha256.Sum256([]byte(key))
+		return "k#h:" + hex.EncodeToString(sum[:])
+	}
+	return "k#" + key
+}
+
 func kvKey(key string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"pk": s("k#" + key), "sk": s("k")}
+	return map[string]types.AttributeValue{"pk": s(kvPK(key)), "sk": s("k")}
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
@@ -246,7 +260,7 @@ func (st *Store) getKV(ctx context.Context, key string) (map[string]types.Attrib
 	return out.Item, nil
 }
 
-// batchGet reads the kv items at keys (strongly consistent), by key.
+// batchGet reads the kv items at keys (strongly consistent), by partition key.
 func (st *Store) batchGet(ctx context.Context, keys []string) (map[string]map[string]types.AttributeValue, error) {
 	uniq := make([]string, 0, len(keys))
 	seen := map[string]bool{}
@@ -271,7 +285,7 @@ func (st *Store) batchGet(ctx context.Context, keys []string) (map[string]map[st
 			}
 			errs[slot] = st.batchGetChunk(ctx, req, func(item map[string]types.AttributeValue) {
 				mu.Lock()
-				found[strAttr(item, "pk")[2:]] = item
+				found[strAttr(item, "pk")] = item
 				mu.Unlock()
 			})
 		}(i / 100)
@@ -335,7 +349,7 @@ func (st *Store) Counts(ctx context.Context, keys []string) ([]int64, error) {
 	}
 	now := ms(st.o.Now())
 	for i, k := range keys {
-		item := found[k]
+		item := found[kvPK(k)]
 		if exp, _ := numAttr(item, "exp"); exp > now {
 			out[i], _ = numAttr(item, "n")
 		}
@@ -346,7 +360,8 @@ func (st *Store) Counts(ctx context.Context, keys []string) ([]int64, error) {
 // Put implements router.Store with one PutItem.
 func (st *Store) Put(ctx context.Context, key, value string, expires time.Time) error {
 	item := kvKey(key)
-	item["v"], item["exp"], item["ttl"] = s(value), n(ms(expires)), n(ttlOf(expires))
+	// Binary: values need not be UTF-8.
+	item["v"], item["exp"], item["ttl"] = &types.AttributeValueMemberB{Value: []byte(value)}, n(ms(expires)), n(ttlOf(expires))
 	if _, err := st.c.PutItem(ctx, &ddb.PutItemInput{TableName: st.table, Item: item}); err != nil {
 		return fmt.Errorf("dynamodb store: put: %w", err)
 	}
@@ -365,9 +380,13 @@ func (st *Store) Get(ctx context.Context, keys []string) ([]router.Entry, error)
 	}
 	now := ms(st.o.Now())
 	for i, k := range keys {
-		item := found[k]
+		item := found[kvPK(k)]
 		if exp, _ := numAttr(item, "exp"); exp > now {
-			out[i] = router.Entry{Value: strAttr(item, "v"), Expires: time.UnixMilli(exp)}
+			v, _ := item["v"].(*types.AttributeValueMemberB)
+			out[i] = router.Entry{Expires: time.UnixMilli(exp)}
+			if v != nil {
+				out[i].Value = string(v.Value)
+			}
 		}
 	}
 	return out, nil
@@ -392,10 +411,10 @@ func (st *Store) spendItems(r spend.Record) ([]map[string]types.AttributeValue, 
 			"pk": s("s#" + r.CallID), "rec": s(string(js)),
 		}
 		if r.ModelGroup != "" {
-			item["mg"] = s(r.ModelGroup)
+			item["mg"] = s(strings.ToValidUTF8(r.ModelGroup, "\uFFFD"))
 		}
 		if r.RequestedModel != "" {
-			item["rm"] = s(r.RequestedModel)
+			item["rm"] = s(strings.ToValidUTF8(r.RequestedModel, "\uFFFD"))
 		}
 		if r.KeyHash != "" {
 			item["kh"] = s(r.KeyHash)

@@ -3,7 +3,7 @@
 //
 // Two collections, named from a prefix (default "gateway"):
 //
-//	<prefix>_state  one document per counter or entry: n (count), v (value),
+//	<prefix>_state  one document per counter or entry: n (count), v (value, bytes),
 //	                exp (expiry, Unix ms), expireAt (timestamp, the TTL field)
 //	<prefix>_spend  one document per call id: rec (the record as JSON),
 //	                sk (spend.SortKey), models (group and requested model),
@@ -37,6 +37,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	fs "cloud.google.com/go/firestore"
 	vkit "cloud.google.com/go/firestore/apiv1"
@@ -165,7 +166,7 @@ func (st *Store) Close() error {
 // "." or "..", match __.*__ or exceed 1500 bytes.
 func docID(key string) string {
 	id := "k:" + strings.NewReplacer("%", "%25", "/", "%2F").Replace(key)
-	if len(id) > 1000 {
+	if len(id) > 1000 || !utf8.ValidString(key) {
 		sum := sha256.Sum256([]byte(key))
 		id = "h:" + hex.EncodeToString(sum[:])
 	}
@@ -348,7 +349,7 @@ func (st *Store) Counts(ctx context.Context, keys []string) ([]int64, error) {
 // Put implements router.Store with one write.
 func (st *Store) Put(ctx context.Context, key, value string, expires time.Time) error {
 	_, err := st.stateDoc(key).Set(ctx, map[string]any{
-		"v": value, "exp": expires.UnixMilli(), "expireAt": expires,
+		"v": []byte(value), "exp": expires.UnixMilli(), "expireAt": expires, // bytes: values need not be UTF-8
 	})
 	if err != nil {
 		return fmt.Errorf("firestore store: put: %w", err)
@@ -368,8 +369,8 @@ func (st *Store) Get(ctx context.Context, keys []string) ([]router.Entry, error)
 	}
 	for i, k := range keys {
 		if d, ok := docs[docID(k)]; ok {
-			v, _ := d["v"].(string)
-			out[i] = router.Entry{Value: v, Expires: time.UnixMilli(toInt(d["exp"]))}
+			v, _ := d["v"].([]byte)
+			out[i] = router.Entry{Value: string(v), Expires: time.UnixMilli(toInt(d["exp"]))}
 		}
 	}
 	return out, nil

@@ -262,7 +262,7 @@ func testOddKeys(t *testing.T, s router.Store, _ spend.Store) {
 	keys := []string{
 		"rpm:bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0:29012345",
 		"a/b/c", "a%2Fb%2Fc", "with space", "ünïcödé-键", "..", ".", "__reserved__",
-		"#hash", strings.Repeat("long", 100),
+		"#hash", strings.Repeat("long", 100), strings.Repeat("longer", 500), "bad-utf8-\xff\xfe", "bad-utf8-\xfe\xff",
 	}
 	for i, k := range keys {
 		if _, _, err := s.Incr(ctx, k, int64(i+1), 0, exp); err != nil {
@@ -348,7 +348,11 @@ func putAll(t *testing.T, sp spend.Store, recs []spend.Record, batch int) {
 // canon renders a record for comparison (times in UTC, to the nanosecond).
 func canon(r spend.Record) string {
 	r.StartTime, r.EndTime = r.StartTime.UTC(), r.EndTime.UTC()
+	// Through JSON and back, as stores keep records: invalid UTF-8 becomes U+FFFD.
 	b, _ := json.Marshal(r)
+	var back spend.Record
+	json.Unmarshal(b, &back)
+	b, _ = json.Marshal(back)
 	return string(b)
 }
 
@@ -412,6 +416,7 @@ func sameRecords(t *testing.T, what string, got, want []spend.Record) {
 func testSpendIdempotent(t *testing.T, _ router.Store, sp spend.Store) {
 	ctx := ctxT(t)
 	recs := records(5)
+	recs[4].RequestedModel, recs[4].SessionID = "bad-utf8-\xff", "sess-\xfe" // client-supplied strings
 	dup := recs[2]
 	// The same call id twice in one batch, then the whole batch again (a retry).
 	batch := append(append([]spend.Record{}, recs...), dup)
@@ -433,6 +438,8 @@ func testSpendIdempotent(t *testing.T, _ router.Store, sp spend.Store) {
 	if p.NextCursor != "" {
 		t.Fatal("next cursor on a request-id lookup")
 	}
+	q := spend.Query{Model: recs[4].RequestedModel}
+	sameRecords(t, "by a non-UTF-8 model name", collect(t, sp, q), expect(recs, q))
 	if p, _ := sp.QuerySpend(ctx, spend.Query{RequestID: "no-such-call"}); len(p.Records) != 0 {
 		t.Fatalf("unknown request id found %d records", len(p.Records))
 	}
