@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -263,5 +264,32 @@ func TestSyncRecorderIgnoresCancel(t *testing.T) {
 	r.Record(ctx, rec(1))
 	if n := count(t, mem); n != 1 {
 		t.Fatalf("%d records", n)
+	}
+}
+
+// TestRecover: the unsaved lines a recorder logged while the store was down
+// are written once it is back, once each even if replayed.
+func TestRecover(t *testing.T) {
+	var logs syncBuffer
+	f := &faulty{Store: memory.NewSpendStore(), failN: 1 << 30}
+	r := spend.NewBatchRecorder(f, spend.BatchOptions{FlushInterval: time.Hour, Attempts: 1, Logger: logger(&logs)})
+	for i := range 3 {
+		r.Record(context.Background(), rec(i))
+	}
+	r.Close(context.Background())
+	log := logs.b.String() + `{"msg":"request","status":200}` + "\nnot json\n"
+
+	back := memory.NewSpendStore()
+	for range 2 {
+		n, err := spend.Recover(context.Background(), strings.NewReader(log), back)
+		if err != nil || n != 3 {
+			t.Fatalf("Recover = %d, %v", n, err)
+		}
+	}
+	if n := count(t, back); n != 3 {
+		t.Fatalf("%d records after two replays, want 3", n)
+	}
+	if _, err := spend.Recover(context.Background(), strings.NewReader(`{"message":"spend_record_unsaved"}`), back); err == nil {
+		t.Fatal("a line without its record was accepted")
 	}
 }
