@@ -42,6 +42,7 @@ import (
 	fs "cloud.google.com/go/firestore"
 	vkit "cloud.google.com/go/firestore/apiv1"
 	pb "cloud.google.com/go/firestore/apiv1/firestorepb"
+	gax "github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
@@ -199,7 +200,7 @@ func (st *Store) commitIncr(ctx context.Context, key string, delta int64, expire
 			{FieldPath: "exp", TransformType: &pb.DocumentTransform_FieldTransform_Minimum{Minimum: intValue(expires.UnixMilli())}},
 		},
 	}
-	resp, err := st.lo.Commit(ctx, &pb.CommitRequest{Database: st.db, Writes: []*pb.Write{w}})
+	resp, err := st.lo.Commit(ctx, &pb.CommitRequest{Database: st.db, Writes: []*pb.Write{w}}, incrRetry)
 	if err != nil {
 		return 0, 0, fmt.Errorf("firestore store: incr: %w", err)
 	}
@@ -209,6 +210,15 @@ func (st *Store) commitIncr(ctx context.Context, key string, delta int64, expire
 	tr := resp.WriteResults[0].TransformResults
 	return numberOf(tr[0]), numberOf(tr[1]), nil
 }
+
+// incrRetry retries an increment only where Firestore says it was not
+// applied: Aborted (lock contention on a hot document, PITFALLS #14) and
+// ResourceExhausted. The client's default also retries Unavailable, which
+// could apply an increment twice. The caller's deadline bounds the retries.
+var incrRetry = gax.WithRetry(func() gax.Retryer {
+	return gax.OnCodes([]codes.Code{codes.Aborted, codes.ResourceExhausted},
+		gax.Backoff{Initial: 5 * time.Millisecond, Max: 200 * time.Millisecond, Multiplier: 1.5})
+})
 
 func numberOf(v *pb.Value) int64 {
 	switch x := v.GetValueType().(type) {
