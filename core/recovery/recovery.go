@@ -24,7 +24,8 @@ import (
 // answers in Anthropic's shape: a 500 api_error when no header was sent yet,
 // or a final SSE error event when an event stream had already started (so a
 // client never takes a cut stream for a whole answer). Any other response
-// already under way is simply ended.
+// already under way is simply ended. http.ErrAbortHandler is a deliberate
+// abort, not a bug: it is passed on so net/http cuts the connection.
 func Handler(next http.Handler, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -36,11 +37,10 @@ func Handler(next http.Handler, log *slog.Logger) http.Handler {
 			if p == nil {
 				return
 			}
-			attrs := []any{"method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p)}
-			if p != http.ErrAbortHandler {
-				attrs = append(attrs, "stack", string(debug.Stack()))
+			if p == http.ErrAbortHandler {
+				panic(p)
 			}
-			log.Error("handler panicked", attrs...)
+			log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			if !tw.wrote.Load() {
 				h := w.Header()
 				for k := range h {

@@ -62,7 +62,7 @@ func TestHandler(t *testing.T) {
 			handler: func(w http.ResponseWriter, _ *http.Request) {
 				w.Header().Set("Content-Type", "application/json")
 				w.Write([]byte(`{"partial":`))
-				panic(http.ErrAbortHandler)
+				panic("boom")
 			},
 			wantStatus: 200,
 			wantBody:   func(t *testing.T, b string) { equal(t, b, `{"partial":`) },
@@ -82,6 +82,16 @@ func TestHandler(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestHandlerPassesAbortOn(t *testing.T) {
+	h := Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) }), nil)
+	defer func() {
+		if p := recover(); p != http.ErrAbortHandler {
+			t.Fatalf("recovered %v, want http.ErrAbortHandler passed on", p)
+		}
+	}()
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
 }
 
 func TestHandlerKeepsFlush(t *testing.T) {
