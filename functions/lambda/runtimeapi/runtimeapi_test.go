@@ -64,7 +64,12 @@ func fakeRuntime(behaviour string) int {
 			http.Header{"Lambda-Runtime-Function-Error-Type": {"Handler.Oops"}}, nil)
 	case "header-mode": // streaming announced by header, no prelude
 		pr, pw := io.Pipe()
-		go func() { pw.Write([]byte("chunk-1 ")); time.Sleep(20 * time.Millisecond); pw.Write([]byte("chunk-2")); pw.Close() }()
+		go func() {
+			pw.Write([]byte("chunk-1 "))
+			time.Sleep(20 * time.Millisecond)
+			pw.Write([]byte("chunk-2"))
+			pw.Close()
+		}()
 		return post("/response", "text/plain", pr, http.Header{ResponseModeHeader: {"streaming"}}, nil)
 	case "trailer-error": // a streamed response that fails mid-way
 		pr, pw := io.Pipe()
