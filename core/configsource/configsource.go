@@ -7,7 +7,7 @@
 //	-config FILE / GATEWAY_CONFIG       a file path
 //	GATEWAY_CONFIG_SSM_PARAMETER        an SSM parameter holding the YAML (SecureString allowed)
 //	GATEWAY_CONFIG_SECRET_ARN           a Secrets Manager secret holding the YAML
-//	(none of them)                      Options.DefaultPath, if the entry point has one
+//	(none of them)                      Options.DefaultPath: config.yaml beside the binary
 //
 // The master key may come from a secret store instead of the environment:
 //
@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/claude-gateway/claude-gateway/core/config"
@@ -218,6 +219,17 @@ func readConfig(ctx context.Context, opts Options, get func(string) string, fetc
 		return readFile(opts.DefaultPath)
 	}
 	return nil, "", fmt.Errorf("no config: pass -config FILE or set %s, %s or %s", EnvConfig, EnvConfigSSMParameter, EnvConfigSecretARN)
+}
+
+// BesideExecutable is config.yaml in the running binary's directory: the
+// default config of both entry points (the Lambda deployment package and the
+// container image put it there). "" if the executable cannot be found.
+func BesideExecutable() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(filepath.Dir(exe), "config.yaml")
 }
 
 func readFile(path string) ([]byte, string, error) {

@@ -1,7 +1,7 @@
 // Command cloudrun serves the gateway over HTTP: the Cloud Run container's
 // entry point and the local server. It reads the config (-config FILE or
 // GATEWAY_CONFIG, or the SSM / Secrets Manager variables functions/lambda
-// reads: see core/configsource), listens on PORT (default 4000) on IPv4 and
+// reads, else config.yaml beside the binary: see core/configsource), listens on PORT (default 4000) on IPv4 and
 // IPv6, and on SIGTERM drains in-flight streams before exiting 0. It writes
 // nothing to disk, so it runs on a read-only file system as any user.
 package main
@@ -39,7 +39,8 @@ func run() int {
 	defer stop()
 	// The same variables as on Lambda: one environment configures both.
 	loaded, err := configsource.Load(ctx, configsource.Options{
-		Path: *configPath,
+		Path:        *configPath,
+		DefaultPath: configsource.BesideExecutable(),
 		NewFetcher: func(ctx context.Context) (configsource.Fetcher, error) {
 			return awsconfigsource.New(ctx)
 		},

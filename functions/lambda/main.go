@@ -119,9 +119,5 @@ func defaultConfigPath() string {
 	if root := os.Getenv("LAMBDA_TASK_ROOT"); root != "" {
 		return filepath.Join(root, "config.yaml")
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return ""
-	}
-	return filepath.Join(filepath.Dir(exe), "config.yaml")
+	return configsource.BesideExecutable()
 }
