@@ -143,6 +143,25 @@ func TestTemplateFunction(t *testing.T) {
 	if vars[configsource.MasterKeyVars[0]] != "" {
 		t.Error("the master key must never be a template value")
 	}
+	// sam local --env-vars only overrides variables the template declares.
+	for _, f := range []string{"env.json", "env-apigw.json"} {
+		data, err := os.ReadFile(filepath.Join("..", "..", "events", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var local map[string]map[string]string
+		if err := json.Unmarshal(data, &local); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if len(local["GatewayFunction"]) == 0 {
+			t.Errorf("%s sets nothing for GatewayFunction", f)
+		}
+		for k := range local["GatewayFunction"] {
+			if _, ok := vars[k]; !ok {
+				t.Errorf("events/%s sets %s, which template.yaml does not declare (sam local would ignore it)", f, k)
+			}
+		}
+	}
 
 	raw := rawTemplate(t)
 	env := gjson.Get(raw, "Resources.GatewayFunction.Properties.Environment.Variables")
