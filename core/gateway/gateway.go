@@ -6,13 +6,17 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/config"
 	"github.com/claude-gateway/claude-gateway/core/providers/anthropic"
+	"github.com/claude-gateway/claude-gateway/core/providers/bedrock"
 	"github.com/claude-gateway/claude-gateway/core/providers/simulated"
+	"github.com/claude-gateway/claude-gateway/core/providers/vertex"
 	"github.com/claude-gateway/claude-gateway/core/router"
 	"github.com/claude-gateway/claude-gateway/core/server"
 	"github.com/claude-gateway/claude-gateway/core/store/memory"
@@ -25,6 +29,8 @@ type Options struct {
 	HTTPClient *http.Client
 	// Getenv reads the environment (nil: no overrides).
 	Getenv func(string) string
+	// PingInterval overrides the SSE keep-alive interval (tests).
+	PingInterval time.Duration
 }
 
 // Gateway is the built handler and what must be closed with it.
@@ -65,31 +71,49 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 		log.Warn("no master_key configured: the gateway serves anyone who can reach it")
 	}
 	deps := make([]*router.Deployment, 0, len(cfg.Deployments))
+	vertexCreds := vertex.NewCredentialCache()
 	for _, d := range cfg.Deployments {
-		p, err := newProvider(ctx, d, client, log)
+		p, err := newProvider(ctx, d, client, vertexCreds, log)
 		if err != nil {
 			return nil, fmt.Errorf("model_list[%d] (%s): %w", d.Index, d.ModelName, err)
 		}
 		deps = append(deps, &router.Deployment{Config: d, Provider: p})
 	}
 	store := memory.New(nil)
-	rt := router.New(deps, cfg.Router, router.Options{Store: store, Logger: log})
+	rt := router.New(deps, cfg.Router, router.Options{
+		Store: store, Logger: log, Litellm: &cfg.Litellm, FailClosed: cfg.General.StateFailClosed,
+	})
 	srv := server.New(server.Options{
 		Router:       rt,
 		MasterKey:    cfg.MasterKey(),
 		Logger:       log,
 		MaxBodyBytes: cfg.General.MaxRequestBodyBytes,
 		Debug:        cfg.General.Debug,
+		PingInterval: opts.PingInterval,
 	})
-	return &Gateway{Handler: srv, Router: rt}, nil
+	g := &Gateway{Handler: srv, Router: rt}
+	// Background state writes (cooldowns, token counts, pins) finish before exit.
+	g.closers = append(g.closers, rt.Drain)
+	return g, nil
 }
 
-func newProvider(ctx context.Context, d config.Deployment, client *http.Client, log *slog.Logger) (router.Provider, error) {
+func newProvider(ctx context.Context, d config.Deployment, client *http.Client, vertexCreds *vertex.CredentialCache, log *slog.Logger) (router.Provider, error) {
 	switch d.Params.Provider {
 	case config.ProviderAnthropic:
 		return anthropic.New(ctx, d, anthropic.Options{HTTPClient: client, Logger: log})
 	case config.ProviderSimulated:
 		return simulated.New(ctx, d)
+	case config.ProviderBedrock:
+		// nil HTTPClient: the SDK's own client honours AWS_CA_BUNDLE and proxies.
+		return bedrock.New(ctx, d, bedrock.Options{Logger: log})
+	case config.ProviderVertex:
+		p, err := vertex.New(ctx, d, vertex.Options{Logger: log, Credentials: vertexCreds})
+		if errors.Is(err, vertex.ErrNoCredentials) {
+			log.Error("vertex deployment has no Google credentials; it will fail over until restarted with credentials",
+				"deployment_id", d.ID, "model_name", d.ModelName)
+			return &unavailable{endpoint: "vertex_ai/" + d.Params.VertexLocation, reason: err.Error()}, nil
+		}
+		return p, err
 	}
 	return nil, fmt.Errorf("provider %q is not available in this build", d.Params.Provider)
 }

@@ -7,26 +7,57 @@ import (
 
 // DeploymentHealth is one deployment's state as this gateway sees it.
 type DeploymentHealth struct {
-	ID            string    `json:"model_id"`
-	Group         string    `json:"model_name"`
-	Model         string    `json:"model"`
-	Provider      string    `json:"provider"`
-	APIBase       string    `json:"api_base"`
-	Region        string    `json:"region,omitempty"`
+	ID       string `json:"model_id"`
+	Group    string `json:"model_name"`
+	Model    string `json:"model"`
+	Provider string `json:"provider"`
+	APIBase  string `json:"api_base"`
+	Region   string `json:"region,omitempty"`
+	Order    int    `json:"order,omitempty"`
+	// Healthy is false while the deployment cools down.
 	Healthy       bool      `json:"healthy"`
 	CooldownUntil time.Time `json:"cooldown_until,omitzero"`
-	InFlight      int64     `json:"in_flight"`
+	// CooldownReason is the failure that started the cooldown, e.g. "429 rate_limit_error".
+	CooldownReason string `json:"cooldown_reason,omitempty"`
+	// InFlight counts requests this instance has open on the deployment.
+	InFlight int64 `json:"in_flight"`
+	// RPM and TPM are the limits (0: none); RPMUsed and TPMUsed the current
+	// minute's counts as last seen (kept only where limits are enforced or
+	// usage-based routing is on).
+	RPM     int64 `json:"rpm,omitempty"`
+	TPM     int64 `json:"tpm,omitempty"`
+	RPMUsed int64 `json:"rpm_used,omitempty"`
+	TPMUsed int64 `json:"tpm_used,omitempty"`
+	// LatencyMillis is the recent time to first token (EWMA), if measured.
+	LatencyMillis float64 `json:"latency_ms,omitempty"`
 }
 
-// Health reports every deployment's state.
+// Health reports every deployment's state, after reading the shared state
+// from the Store (failure to read it is logged; the local view is reported).
 func (r *Router) Health(ctx context.Context) []DeploymentHealth {
-	var out []DeploymentHealth
-	for _, d := range r.Deployments() {
-		out = append(out, DeploymentHealth{
-			ID: d.ID(), Group: d.Config.ModelName, Model: d.Config.Params.Model,
+	_ = r.Refresh(ctx)
+	now := r.now().UnixNano()
+	minute := minuteOf(now)
+	out := make([]DeploymentHealth, 0, len(r.all))
+	for _, m := range r.all {
+		d := m.d
+		h := DeploymentHealth{
+			ID: m.id, Group: d.Config.ModelName, Model: d.Config.Params.Model,
 			Provider: d.Config.Params.Provider, APIBase: d.Provider.Endpoint(), Region: d.Region(),
-			Healthy: true,
-		})
+			Order: d.Config.Params.Order, Healthy: true, InFlight: m.inFlight.Load(),
+			RPM: m.rpm, TPM: m.tpm, RPMUsed: m.rpmIn(minute), TPMUsed: m.tpmIn(minute),
+		}
+		if until, cooling := m.cooledUntil(now); cooling {
+			h.Healthy = false
+			h.CooldownUntil = time.Unix(0, until).UTC()
+			m.mu.Lock()
+			h.CooldownReason = m.cooldownReason
+			m.mu.Unlock()
+		}
+		if v, ok := m.latencyFor(0); ok {
+			h.LatencyMillis = v / float64(time.Millisecond)
+		}
+		out = append(out, h)
 	}
 	return out
 }

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/claude-gateway/claude-gateway/core/llm"
-	"github.com/tidwall/gjson"
+	"github.com/claude-gateway/claude-gateway/core/openai"
 )
 
 // writeError answers with e in the shape of the endpoint: OpenAI's on
@@ -37,22 +37,9 @@ func writeAnthropicError(w http.ResponseWriter, e *llm.Error) {
 	w.Write(e.JSON())
 }
 
-// writeOpenAIError renders {"error":{"message","type","param","code"}}.
+// writeOpenAIError renders e in OpenAI's shape {"error":{"message","type","param","code"}}.
 func writeOpenAIError(w http.ResponseWriter, e *llm.Error) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(clientStatus(e.Status))
-	msg := e.Message
-	if len(e.Body) > 0 {
-		if m := gjson.GetBytes(e.Body, "error.message").String(); m != "" {
-			msg = m
-		}
-	}
-	code := e.Type
-	if e.Status == 429 {
-		code = "rate_limit_exceeded"
-	}
-	w.Write([]byte(`{"error":{"message":` + strconv.Quote(msg) + `,"type":` + strconv.Quote(e.Type) +
-		`,"param":null,"code":` + strconv.Quote(code) + `}}`))
+	writeOpenAI(w, openai.FromLLM(e))
 }
 
 // clientStatus keeps statuses inside what HTTP clients expect (499 is nginx's

@@ -162,7 +162,7 @@ func (s *Server) serveAnthropic(w http.ResponseWriter, r *http.Request, kind llm
 		return
 	}
 	if res.Stream != nil {
-		s.writeStream(ctx, w, c, res.Stream)
+		s.writeStream(ctx, w, c, res.Stream, anthropicSSE{})
 		return
 	}
 	s.writeResponse(w, c, res.Response)
@@ -202,8 +202,8 @@ func (s *Server) writeResponse(w http.ResponseWriter, c *call, resp *llm.Respons
 		h[k] = v
 	}
 	h.Set("Content-Type", "application/json")
-	if s.opts.Pricer != nil && c.res.Deployment != nil && c.req.Kind == llm.KindMessages {
-		h.Set("x-litellm-response-cost", strconv.FormatFloat(s.opts.Pricer.Cost(c.res.Deployment, c.usage), 'f', -1, 64))
+	if c.req.Kind == llm.KindMessages {
+		s.setCostHeader(h, c)
 	}
 	status := resp.Status
 	if status == 0 {
@@ -271,4 +271,11 @@ func (s *Server) finish(r *http.Request, c *call) {
 		"error_type", c.errType, "stream", rec.Stream, "ttfb_ms", c.ttfb.Milliseconds(),
 		"duration_ms", end.Sub(c.start).Milliseconds(), "input_tokens", c.usage.InputTokens,
 		"output_tokens", c.usage.OutputTokens, "retries", rec.Retries, "client_disconnected", c.gone)
+}
+
+// setCostHeader sets x-litellm-response-cost from the call's usage.
+func (s *Server) setCostHeader(h http.Header, c *call) {
+	if s.opts.Pricer != nil && c.res != nil && c.res.Deployment != nil {
+		h.Set("x-litellm-response-cost", strconv.FormatFloat(s.opts.Pricer.Cost(c.res.Deployment, c.usage), 'f', -1, 64))
+	}
 }

@@ -78,6 +78,8 @@ func New(opts Options) *Server {
 	m := http.NewServeMux()
 	m.HandleFunc("POST /v1/messages", s.authed(s.handleMessages))
 	m.HandleFunc("POST /v1/messages/count_tokens", s.authed(s.handleCountTokens))
+	m.HandleFunc("POST /v1/chat/completions", s.authed(s.handleChat))
+	m.HandleFunc("POST /chat/completions", s.authed(s.handleChat))
 	m.HandleFunc("GET /v1/models", s.authed(s.handleModels))
 	m.HandleFunc("GET /v1/models/{id...}", s.authed(s.handleModel))
 	m.HandleFunc("GET /health", s.authed(s.handleHealth))

@@ -5,122 +5,180 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/llm"
 	"github.com/claude-gateway/claude-gateway/core/sse"
+	"github.com/tidwall/gjson"
 )
 
-// next is one result of reading the upstream.
-type next struct {
-	ev  llm.Event
-	err error
+// writeBufs recycles the per-stream event buffers.
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// eventWriter serialises writes to the client: the relay loop writes events,
+// and a keep-alive timer writes pings when the upstream is silent.
+type eventWriter struct {
+	mu    sync.Mutex
+	w     http.ResponseWriter
+	rc    *http.ResponseController
+	buf   []byte
+	gone  bool
+	last  atomic.Int64 // monotonic nanoseconds of the last write
+	epoch time.Time
+}
+
+// write encodes one upstream event with enc and sends it, flushed. It
+// reports false once the client is gone. An event that encodes to nothing
+// (an OpenAI stream has no chunk for some Anthropic events) writes nothing.
+func (ew *eventWriter) write(enc func([]byte) []byte) bool {
+	ew.mu.Lock()
+	defer ew.mu.Unlock()
+	if ew.gone {
+		return false
+	}
+	ew.buf = enc(ew.buf[:0])
+	if len(ew.buf) == 0 {
+		return true
+	}
+	if _, err := ew.w.Write(ew.buf); err != nil {
+		ew.gone = true
+		return false
+	}
+	// The lambdaurl writer has no Flush but writes through; ignore ErrNotSupported.
+	_ = ew.rc.Flush()
+	ew.last.Store(int64(time.Since(ew.epoch)))
+	return true
+}
+
+// keepAlive sends ping whenever nothing was written for interval, until stop is called.
+func (ew *eventWriter) keepAlive(interval time.Duration, ping []byte) (stop func()) {
+	pingEnc := func(dst []byte) []byte { return append(dst, ping...) }
+	var t *time.Timer
+	var mu sync.Mutex
+	stopped := false
+	var tick func()
+	tick = func() {
+		idle := time.Since(ew.epoch) - time.Duration(ew.last.Load())
+		wait := interval - idle
+		if wait <= 0 {
+			if !ew.write(pingEnc) {
+				return
+			}
+			wait = interval
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			t = time.AfterFunc(wait, tick)
+		}
+	}
+	mu.Lock()
+	t = time.AfterFunc(interval, tick)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		t.Stop()
+	}
+}
+
+// streamEncoder turns upstream Anthropic events into the client's wire format.
+type streamEncoder interface {
+	// event appends the encoding of one upstream event (possibly nothing).
+	event(dst []byte, ev llm.Event) []byte
+	// fail appends a final error in the stream's own shape.
+	fail(dst []byte, e *llm.Error) []byte
+	// end appends what closes a complete stream (possibly nothing).
+	end(dst []byte) []byte
+	// ping is the keep-alive written while the upstream is silent.
+	ping() []byte
+	contentType() string
+}
+
+// anthropicSSE relays events unchanged: the Messages API's own format.
+type anthropicSSE struct{}
+
+var pingBytes = sse.Append(nil, sse.PingEvent)
+
+func (anthropicSSE) event(dst []byte, ev llm.Event) []byte { return sse.Append(dst, ev) }
+func (anthropicSSE) end(dst []byte) []byte                 { return dst }
+func (anthropicSSE) ping() []byte                          { return pingBytes }
+func (anthropicSSE) contentType() string                   { return "text/event-stream; charset=utf-8" }
+func (anthropicSSE) fail(dst []byte, e *llm.Error) []byte {
+	if len(e.Body) > 0 && gjson.GetBytes(e.Body, "type").String() == "error" {
+		return sse.Append(dst, llm.Event{Type: "error", Data: e.Body})
+	}
+	return sse.Append(dst, sse.ErrorEvent(e.Type, e.Message))
 }
 
 // writeStream relays upstream events to the client as they arrive: one write
 // and one flush per event, a ping whenever the upstream is silent for the
-// ping interval, and a final Anthropic error event if the upstream fails or
-// ends without message_stop. Memory stays constant: one event in flight.
-func (s *Server) writeStream(ctx context.Context, w http.ResponseWriter, c *call, st llm.Stream) {
+// ping interval, and a final error in the stream's shape if the upstream
+// fails or ends without message_stop, so a client never mistakes a truncated
+// answer for a whole one. Memory stays constant: one event in flight.
+//
+// Reading happens on the handler's goroutine (no hand-off per event); the
+// keep-alive is a timer that only wakes when the stream has been idle.
+func (s *Server) writeStream(ctx context.Context, w http.ResponseWriter, c *call, st llm.Stream, enc streamEncoder) {
+	defer st.Close()
 	h := w.Header()
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Content-Type", enc.contentType())
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	c.status = 200
 	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	// The lambdaurl writer has no Flush but writes through; ignore ErrNotSupported.
-	flush := func() { _ = rc.Flush() }
-
-	// A reader goroutine lets the writer send pings while the upstream is silent.
-	ctx, cancel := context.WithCancel(ctx)
-	events := make(chan next)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			ev, err := st.Next(ctx)
-			select {
-			case events <- next{ev, err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
+	bufp := writeBufs.Get().(*[]byte)
+	ew := &eventWriter{w: w, rc: http.NewResponseController(w), buf: (*bufp)[:0], epoch: time.Now()}
 	defer func() {
-		cancel()
-		<-done
-		st.Close()
-	}()
-
-	ping := time.NewTimer(s.opts.PingInterval)
-	defer ping.Stop()
-	buf := make([]byte, 0, 4096)
-	write := func(ev llm.Event) bool {
-		buf = sse.Append(buf[:0], ev)
-		if _, err := w.Write(buf); err != nil {
-			c.gone = true
-			return false
+		if cap(ew.buf) <= 64<<10 { // don't keep one huge event's buffer around
+			*bufp = ew.buf[:0]
+			writeBufs.Put(bufp)
 		}
-		flush()
-		return true
-	}
+	}()
+	stop := ew.keepAlive(s.opts.PingInterval, enc.ping())
+	defer stop()
+
 	first, stopped := true, false
 	for {
-		select {
-		case <-ctx.Done():
+		ev, err := st.Next(ctx)
+		if err != nil {
+			s.endStream(ctx, c, err, stopped, ew, enc)
+			c.gone = c.gone || ew.gone
+			return
+		}
+		if first {
+			ev = rewriteModel(ev, c.req.Model)
+			c.ttfb = time.Since(c.start)
+			first = false
+		}
+		c.usage.ObserveEvent(ev)
+		switch ev.Type {
+		case "message_stop":
+			stopped = true
+		case "error":
+			c.errType = gjson.GetBytes(ev.Data, "error.type").String()
+		}
+		if !ew.write(func(dst []byte) []byte { return enc.event(dst, ev) }) {
 			c.gone = true
 			return
-		case <-ping.C:
-			if !write(sse.PingEvent) {
-				return
-			}
-			ping.Reset(s.opts.PingInterval)
-		case n := <-events:
-			if n.err != nil {
-				s.endStream(ctx, c, n.err, stopped, write)
-				return
-			}
-			ev := n.ev
-			if first {
-				ev = rewriteModel(ev, c.req.Model)
-				c.ttfb = time.Since(c.start)
-				first = false
-			}
-			c.usage.ObserveEvent(ev)
-			if ev.Type == "message_stop" {
-				stopped = true
-			}
-			if ev.Type == "error" {
-				c.errType = llm.ErrAPI
-			}
-			if !write(ev) {
-				return
-			}
-			if !ping.Stop() {
-				select {
-				case <-ping.C:
-				default:
-				}
-			}
-			ping.Reset(s.opts.PingInterval)
 		}
 	}
 }
 
-// endStream closes a stream whose upstream ended or failed. A clean end
-// after message_stop needs nothing; anything else gets an error event so the
-// client never mistakes a truncated answer for a whole one.
-func (s *Server) endStream(ctx context.Context, c *call, err error, stopped bool, write func(llm.Event) bool) {
+// endStream closes a stream whose upstream ended or failed.
+func (s *Server) endStream(ctx context.Context, c *call, err error, stopped bool, ew *eventWriter, enc streamEncoder) {
 	if errors.Is(err, io.EOF) {
 		if stopped {
+			ew.write(enc.end)
 			return
 		}
 		c.errType = llm.ErrAPI
-		write(sse.ErrorEvent(llm.ErrAPI, "upstream stream ended before message_stop"))
+		ew.write(func(dst []byte) []byte {
+			return enc.fail(dst, &llm.Error{Status: 502, Type: llm.ErrAPI, Message: "upstream stream ended before message_stop"})
+		})
 		return
 	}
 	if ctx.Err() != nil {
@@ -129,13 +187,9 @@ func (s *Server) endStream(ctx context.Context, c *call, err error, stopped bool
 	}
 	var le *llm.Error
 	if !errors.As(err, &le) {
-		le = &llm.Error{Type: llm.ErrAPI, Message: "upstream stream failed"}
+		le = &llm.Error{Status: 502, Type: llm.ErrAPI, Message: "upstream stream failed"}
 	}
 	c.errType = le.Type
 	s.log.Warn("upstream failed mid-stream", "call_id", c.id, "error", err.Error())
-	if len(le.Body) > 0 {
-		write(llm.Event{Type: "error", Data: le.Body})
-		return
-	}
-	write(sse.ErrorEvent(le.Type, le.Message))
+	ew.write(func(dst []byte) []byte { return enc.fail(dst, le) })
 }

@@ -24,7 +24,7 @@ type Reader struct {
 
 // NewReader reads events from r.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{r: bufio.NewReaderSize(r, 16<<10)}
+	return &Reader{r: bufio.NewReaderSize(r, 4096)}
 }
 
 // ErrEventTooLarge is returned for an event over MaxEventBytes.

@@ -1,0 +1,194 @@
+// Package bedrock serves Anthropic Messages calls from Claude models on Amazon
+// Bedrock: InvokeModel, InvokeModelWithResponseStream and CountTokens through
+// aws-sdk-go-v2, signed with SigV4 (or a Bedrock API key as a Bearer token).
+//
+// A provider is built once per deployment: its credentials chain, region,
+// endpoint and SDK client are resolved in New and reused by every call. The
+// SDK's own retries are off, because the gateway's router owns retries and
+// failover.
+package bedrock
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/claude-gateway/claude-gateway/core/config"
+	"github.com/claude-gateway/claude-gateway/core/llm"
+)
+
+// Options are the provider's dependencies.
+type Options struct {
+	// HTTPClient carries every call; nil means a default suited to long
+	// streams. It is wrapped, never modified.
+	HTTPClient *http.Client
+	// Logger receives debug notes (never keys or bodies); nil discards.
+	Logger *slog.Logger
+}
+
+// Provider is one Bedrock deployment.
+type Provider struct {
+	client   *bedrockruntime.Client
+	model    modelID
+	endpoint string
+	shaper   *shaper
+	log      *slog.Logger
+
+	// logged remembers which removals were already logged, so each is
+	// logged once per deployment rather than on every call.
+	logged  sync.Map
+	nLogged atomic.Int32
+}
+
+// maxLogged bounds logged: clients choose beta names freely.
+const maxLogged = 256
+
+// New builds the provider for a bedrock/<model> deployment. It makes no
+// network calls: credentials are fetched on first use and cached.
+func New(ctx context.Context, d config.Deployment, opts Options) (*Provider, error) {
+	p := d.Params
+	m := parseModelID(p.UpstreamModel)
+	if m.ID == "" {
+		return nil, fmt.Errorf("bedrock deployment %s: no model id in %q", d.ID, p.Model)
+	}
+	a, err := loadAuth(ctx, p, resolveRegion(p, m), opts.HTTPClient)
+	if err != nil {
+		return nil, fmt.Errorf("bedrock deployment %s: %w", d.ID, err)
+	}
+	base := strings.TrimRight(firstNonEmpty(p.APIBase, p.AWSBedrockRuntimeEndpoint), "/")
+	client := bedrockruntime.NewFromConfig(a.cfg, func(o *bedrockruntime.Options) {
+		o.HTTPClient = a.http
+		o.Retryer = aws.NopRetryer{}
+		o.RetryMaxAttempts = 1
+		if base != "" {
+			o.BaseEndpoint = aws.String(base)
+		}
+		if a.bearer != "" {
+			o.BearerAuthTokenProvider = bearerProvider(a.bearer)
+			o.AuthSchemePreference = []string{"httpBearerAuth"}
+		} else {
+			// The SDK picks up AWS_BEARER_TOKEN_BEDROCK by itself; a
+			// deployment with AWS credentials of its own signs with them.
+			o.BearerAuthTokenProvider = nil
+			o.AuthSchemePreference = []string{"sigv4"}
+		}
+	})
+	sh, err := newShaper()
+	if err != nil {
+		return nil, err
+	}
+	endpoint := "https://bedrock-runtime." + a.cfg.Region + ".amazonaws.com"
+	if b := client.Options().BaseEndpoint; b != nil && *b != "" {
+		endpoint = strings.TrimRight(*b, "/")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Provider{
+		client:   client,
+		model:    m,
+		endpoint: endpoint,
+		shaper:   sh,
+		log:      log.With("provider", "bedrock", "deployment", d.ID),
+	}, nil
+}
+
+// Endpoint is the runtime base URL: https://bedrock-runtime.{region}.amazonaws.com
+// or the configured override.
+func (p *Provider) Endpoint() string { return p.endpoint }
+
+// Send serves a non-streaming Messages call or a count_tokens call.
+func (p *Provider) Send(ctx context.Context, req *llm.Request) (*llm.Response, error) {
+	sh, err := p.shape(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if req.Kind == llm.KindCountTokens {
+		return p.countTokens(ctx, req, sh.Body)
+	}
+	out, err := p.client.InvokeModel(ctx, &bedrockruntime.InvokeModelInput{
+		ModelId:     aws.String(p.model.ID),
+		Body:        sh.Body,
+		ContentType: aws.String("application/json"),
+		Accept:      aws.String("application/json"),
+	})
+	if err != nil {
+		return nil, upstreamError(ctx, err)
+	}
+	if ct := aws.ToString(out.ContentType); !strings.HasPrefix(ct, "application/json") {
+		return nil, &llm.Error{Status: http.StatusBadGateway, Type: llm.ErrAPI, Retryable: true,
+			Message: fmt.Sprintf("bedrock answered with content type %q, want application/json", ct)}
+	}
+	return &llm.Response{Status: http.StatusOK, Header: responseHeader(out.ResultMetadata), Body: out.Body}, nil
+}
+
+// Stream opens a streaming Messages call. It returns once Bedrock has
+// accepted the call and sent its first event, so that a failure before any
+// byte reaches the client (an HTTP error or an exception frame first) is an
+// *llm.Error the router can retry elsewhere.
+func (p *Provider) Stream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	sh, err := p.shape(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	out, err := p.client.InvokeModelWithResponseStream(ctx, &bedrockruntime.InvokeModelWithResponseStreamInput{
+		ModelId:     aws.String(p.model.ID),
+		Body:        sh.Body,
+		ContentType: aws.String("application/json"),
+		Accept:      aws.String("application/json"),
+	})
+	if err != nil {
+		return nil, upstreamError(ctx, err)
+	}
+	s := newStream(ctx, out.GetStream())
+	if err := s.prime(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// shape builds the Bedrock body and logs, once per deployment, what it removed.
+func (p *Provider) shape(ctx context.Context, req *llm.Request) (shaped, error) {
+	sh, err := p.shaper.shape(req)
+	if err != nil {
+		return sh, err
+	}
+	for _, r := range sh.Removed {
+		if p.nLogged.Load() >= maxLogged {
+			break
+		}
+		if _, seen := p.logged.LoadOrStore(r, struct{}{}); !seen {
+			p.nLogged.Add(1)
+			p.log.DebugContext(ctx, "bedrock: removed from request (logged once)", "removed", r)
+		}
+	}
+	return sh, nil
+}
+
+// responseHeader passes on Bedrock's request id.
+func responseHeader(md middleware.Metadata) http.Header {
+	if id, ok := awsmiddleware.GetRequestIDMetadata(md); ok {
+		return http.Header{"X-Amzn-Requestid": {id}}
+	}
+	return nil
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,155 @@
+package router
+
+import (
+	"context"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/claude-gateway/claude-gateway/core/llm"
+	"github.com/tidwall/gjson"
+)
+
+// attemptTimeout is the deadline of one attempt on m: for streams the time
+// to the first event (stream_timeout, else timeout), for whole answers the
+// whole call (timeout). Deployment settings win over router_settings, which
+// win over litellm_settings.request_timeout. Zero means none.
+func (r *Router) attemptTimeout(m *member, stream bool) time.Duration {
+	if stream {
+		for _, d := range []time.Duration{m.streamTimeout, r.settings.StreamTimeout, m.timeout, r.settings.Timeout, r.requestTimeout} {
+			if d > 0 {
+				return d
+			}
+		}
+		return 0
+	}
+	for _, d := range []time.Duration{m.timeout, r.settings.Timeout, r.requestTimeout} {
+		if d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// attempt is one call to one deployment. On success it holds the answer; a
+// stream's first event has been read (so a failure before it can still be
+// retried elsewhere), and the stream keeps running after the timer stops.
+type attempt struct {
+	resp     *llm.Response
+	stream   llm.Stream
+	status   int
+	timedOut bool
+}
+
+// try makes one attempt on m. The attempt context is cancelled by the
+// attempt timer only until the answer (or first event) arrives: a timer,
+// not a context deadline, so a long stream is never cut by stream_timeout.
+func (r *Router) try(ctx context.Context, m *member, req *llm.Request) (attempt, error) {
+	actx, cancel := context.WithCancelCause(ctx)
+	stop := func() bool { return true }
+	if d := r.attemptTimeout(m, req.Stream && req.Kind == llm.KindMessages); d > 0 {
+		stop = r.afterFunc(d, func() { cancel(errAttemptTimeout) })
+	}
+	timedOut := func() bool { return context.Cause(actx) == errAttemptTimeout }
+
+	if !req.Stream || req.Kind == llm.KindCountTokens {
+		resp, err := m.d.Provider.Send(actx, req)
+		stop()
+		to := timedOut()
+		cancel(nil) // the body is read whole; nothing outlives Send
+		if err == nil && to {
+			err = errAttemptTimeout
+		}
+		if err != nil {
+			return attempt{timedOut: to}, err
+		}
+		status := resp.Status
+		if status == 0 {
+			status = 200
+		}
+		return attempt{resp: resp, status: status}, nil
+	}
+
+	s, err := m.d.Provider.Stream(actx, req)
+	if err != nil {
+		stop()
+		to := timedOut()
+		cancel(nil)
+		return attempt{timedOut: to}, err
+	}
+	first, err := s.Next(actx)
+	// stop reports false when the timer already fired: then the attempt has
+	// timed out even if an event slipped in, since actx is (being) cancelled.
+	inTime := stop()
+	if err == nil && !inTime {
+		err = errAttemptTimeout
+	}
+	if err != nil {
+		to := timedOut() || !inTime
+		s.Close()
+		cancel(nil)
+		if err == io.EOF {
+			return attempt{}, &llm.Error{Status: 502, Type: llm.ErrAPI, Message: "upstream stream ended before any event", Retryable: true}
+		}
+		return attempt{timedOut: to}, err
+	}
+	if first.Type == "error" {
+		s.Close()
+		cancel(nil)
+		return attempt{}, errorFromEvent(first)
+	}
+	return attempt{stream: &peeked{Stream: s, first: first, has: true, cancel: cancel}, status: 200}, nil
+}
+
+// peeked replays an already-read first event, then reads on. Close also
+// releases the attempt context.
+type peeked struct {
+	llm.Stream
+	first  llm.Event
+	has    bool
+	cancel context.CancelCauseFunc
+	once   sync.Once
+}
+
+func (p *peeked) Next(ctx context.Context) (llm.Event, error) {
+	if p.has {
+		p.has = false
+		return p.first, nil
+	}
+	return p.Stream.Next(ctx)
+}
+
+func (p *peeked) Close() error {
+	err := p.Stream.Close()
+	p.once.Do(func() { p.cancel(nil) })
+	return err
+}
+
+// errorFromEvent turns an Anthropic "error" event into a typed error.
+func errorFromEvent(ev llm.Event) *llm.Error {
+	t := gjson.GetBytes(ev.Data, "error.type").String()
+	status := 500
+	switch t {
+	case llm.ErrOverloaded:
+		status = 529
+	case llm.ErrRateLimit:
+		status = 429
+	case llm.ErrInvalidRequest:
+		status = 400
+	case llm.ErrTimeout:
+		status = 504
+	case llm.ErrAuthentication:
+		status = 401
+	case llm.ErrPermission:
+		status = 403
+	case llm.ErrNotFound:
+		status = 404
+	case llm.ErrTooLarge:
+		status = 413
+	}
+	if t == "" {
+		t = llm.ErrAPI
+	}
+	return &llm.Error{Status: status, Type: t, Message: gjson.GetBytes(ev.Data, "error.message").String(),
+		Body: ev.Data, Retryable: llm.RetryableStatus(status)}
+}

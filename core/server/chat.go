@@ -1,0 +1,104 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/claude-gateway/claude-gateway/core/llm"
+	"github.com/claude-gateway/claude-gateway/core/openai"
+)
+
+// handleChat serves POST /v1/chat/completions: the OpenAI request is
+// translated to an Anthropic one at the edge, routed exactly like
+// /v1/messages (same groups, limits, retries, spend records), and the answer
+// translated back. Every error is in OpenAI's shape.
+func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
+	c := &call{id: newCallID(), start: time.Now(), endpoint: r.URL.Path, keyHash: keyHash(r)}
+	defer s.finish(r, c)
+	w.Header().Set("x-litellm-call-id", c.id)
+
+	body, lerr := s.readBody(w, r)
+	if lerr != nil {
+		c.fail(lerr)
+		s.writeError(w, r, lerr)
+		return
+	}
+	tr, oerr := openai.TranslateRequest(body)
+	if oerr != nil {
+		c.status, c.errType = oerr.Status, oerr.Type
+		writeOpenAI(w, oerr)
+		return
+	}
+	c.req, lerr = parseMessagesRequest(tr.Body, llm.KindMessages, r.Header)
+	if lerr != nil {
+		c.fail(lerr)
+		s.writeError(w, r, lerr)
+		return
+	}
+	c.req.CallID = c.id
+
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	res, err := s.router.Route(ctx, c.req)
+	c.res = res
+	s.setRouteHeaders(w.Header(), res, c)
+	if err != nil {
+		var le *llm.Error
+		if !errors.As(err, &le) {
+			le = &llm.Error{Status: 500, Type: llm.ErrAPI, Message: err.Error()}
+		}
+		c.fail(le)
+		if r.Context().Err() != nil {
+			c.gone = true
+			return
+		}
+		s.writeError(w, r, le)
+		return
+	}
+	if res.Stream != nil {
+		enc := &openAIStream{tr: openai.NewStreamTranslator(openai.StreamOptions{Model: tr.Model, IncludeUsage: tr.IncludeUsage})}
+		s.writeStream(ctx, w, c, res.Stream, enc)
+		return
+	}
+	s.writeChatResponse(w, c, res.Response, tr.Model)
+}
+
+func (s *Server) writeChatResponse(w http.ResponseWriter, c *call, resp *llm.Response, model string) {
+	c.usage = llm.FromBody(resp.Body)
+	out, err := openai.TranslateResponse(resp.Body, model)
+	if err != nil {
+		e := &llm.Error{Status: 502, Type: llm.ErrAPI, Message: "cannot translate upstream answer: " + err.Error()}
+		c.fail(e)
+		writeOpenAIError(w, e)
+		return
+	}
+	s.setCostHeader(w.Header(), c)
+	w.Header().Set("Content-Type", "application/json")
+	c.status = 200
+	c.ttfb = time.Since(c.start)
+	w.WriteHeader(200)
+	if _, err := w.Write(out); err != nil {
+		c.gone = true
+	}
+}
+
+// openAIStream encodes Anthropic events as chat.completion.chunk lines.
+type openAIStream struct{ tr *openai.StreamTranslator }
+
+var openAIPing = []byte(": ping\n\n")
+
+func (o *openAIStream) event(dst []byte, ev llm.Event) []byte { return o.tr.Event(ev, dst) }
+func (o *openAIStream) end(dst []byte) []byte                 { return o.tr.Finish(dst) }
+func (o *openAIStream) ping() []byte                          { return openAIPing }
+func (o *openAIStream) contentType() string                   { return "text/event-stream; charset=utf-8" }
+func (o *openAIStream) fail(dst []byte, e *llm.Error) []byte {
+	return openai.FromLLM(e).AppendSSE(dst)
+}
+
+func writeOpenAI(w http.ResponseWriter, e *openai.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(clientStatus(e.Status))
+	w.Write(e.JSON())
+}

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/claude-gateway/claude-gateway/core/sse"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// gatewayBinary builds this command once per test run.
+func gatewayBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "gw-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "gateway")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("%v: %s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+}
+
+func writeConfig(t *testing.T, yaml string) string {
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestBadConfigExitsBeforeListening(t *testing.T) {
+	bin := gatewayBinary(t)
+	cases := []struct{ yaml, want string }{
+		{"model_list:\n - model_name: a\n   litellm_params: {model: simulated/x}\n - model_name: b\n   litellm_params: {model: simulated/y}\n - model_name: c\n   litellm_params: {model: bedrok/x}\n",
+			`model_list[2].litellm_params.model: unknown provider prefix "bedrok/"`},
+		{"model_list:\n - model_name: a\n   litellm_params: {model: anthropic/x, api_key: os.environ/SURELY_UNSET_VAR}\n",
+			"SURELY_UNSET_VAR"},
+	}
+	for _, c := range cases {
+		port := freePort(t)
+		cmd := exec.Command(bin, "-config", writeConfig(t, c.yaml))
+		cmd.Env = append(os.Environ(), "PORT="+port)
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Fatalf("exit 0 on a bad config; output %s", out)
+		}
+		if !strings.Contains(string(out), c.want) {
+			t.Errorf("output %q lacks %q", out, c.want)
+		}
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "GATEWAY_CONFIG=")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "GATEWAY_CONFIG") {
+		t.Errorf("no config: err %v output %s", err, out)
+	}
+}
+
+const streamConfig = `
+model_list:
+  - model_name: claude-sonnet
+    litellm_params:
+      model: simulated/claude-sonnet-4-5
+      tokens_per_second: 20
+      output_tokens: 20
+general_settings:
+  master_key: sk-k
+`
+
+// startServer runs the binary with GATEWAY_CONFIG and waits until it answers.
+func startServer(t *testing.T, yaml string) (*exec.Cmd, string, *bytes.Buffer) {
+	bin := gatewayBinary(t)
+	port := freePort(t)
+	cmd := exec.Command(bin)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Env = append(os.Environ(), "PORT="+port, "GATEWAY_CONFIG="+writeConfig(t, yaml))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	base := "http://127.0.0.1:" + port
+	for i := 0; i < 100; i++ {
+		if resp, err := http.Get(base + "/health/liveliness"); err == nil {
+			resp.Body.Close()
+			return cmd, port, &logs
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("server did not start: %s", logs.String())
+	return nil, "", nil
+}
+
+// The server listens on IPv6 too: Node clients resolve localhost to ::1 first.
+func TestListensOnIPv4AndIPv6(t *testing.T) {
+	_, port, _ := startServer(t, streamConfig)
+	for _, host := range []string{"127.0.0.1", "[::1]"} {
+		resp, err := http.Get("http://" + host + ":" + port + "/health/readiness")
+		if err != nil {
+			if host == "[::1]" && strings.Contains(err.Error(), "cannot assign") {
+				t.Skip("SKIP: no IPv6 loopback on this machine")
+			}
+			t.Fatalf("%s: %v", host, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("%s: %d", host, resp.StatusCode)
+		}
+	}
+}
+
+// SIGTERM lets in-flight streams finish, then the process exits 0.
+func TestSIGTERMDrainsStreams(t *testing.T) {
+	cmd, port, logs := startServer(t, streamConfig)
+	req, _ := http.NewRequest("POST", "http://127.0.0.1:"+port+"/v1/messages",
+		strings.NewReader(`{"model":"claude-sonnet","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("x-api-key", "sk-k")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rd := sse.NewReader(resp.Body)
+	if _, err := rd.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var last string
+	for {
+		ev, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("stream cut during drain: %v", err)
+		}
+		last = ev.Type
+	}
+	if last != "message_stop" {
+		t.Errorf("last event %q, want message_stop", last)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit: %v; logs %s", err, logs.String())
+	}
+}
