@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -215,10 +216,15 @@ func readConfig(ctx context.Context, opts Options, get func(string) string, fetc
 			return nil, "", fmt.Errorf("config from %s: %w", source, err)
 		}
 		return []byte(text), source, nil
-	case opts.DefaultPath != "":
-		return readFile(opts.DefaultPath)
 	}
-	return nil, "", fmt.Errorf("no config: pass -config FILE or set %s, %s or %s", EnvConfig, EnvConfigSSMParameter, EnvConfigSecretARN)
+	noConfig := fmt.Sprintf("no config: pass -config FILE or set %s, %s or %s", EnvConfig, EnvConfigSSMParameter, EnvConfigSecretARN)
+	if opts.DefaultPath == "" {
+		return nil, "", errors.New(noConfig)
+	}
+	if _, err := os.Stat(opts.DefaultPath); errors.Is(err, fs.ErrNotExist) {
+		return nil, "", fmt.Errorf("%s, or put a config.yaml at %s", noConfig, opts.DefaultPath)
+	}
+	return readFile(opts.DefaultPath)
 }
 
 // BesideExecutable is config.yaml in the running binary's directory: the

@@ -116,7 +116,12 @@ func TestLoad(t *testing.T) {
 		},
 		{
 			name:    "no config anywhere",
-			wantErr: "no config",
+			wantErr: "no config: pass -config FILE or set GATEWAY_CONFIG",
+		},
+		{
+			name:    "default path absent",
+			defPath: filepath.Join(dir, "missing", "config.yaml"),
+			wantErr: "or put a config.yaml at " + filepath.Join(dir, "missing", "config.yaml"),
 		},
 		{
 			name:       "config from SSM, key from Secrets Manager into GATEWAY_MASTER_KEY",
