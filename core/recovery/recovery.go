@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
-	"sync/atomic"
 
 	"github.com/claude-gateway/claude-gateway/core/llm"
 	"github.com/claude-gateway/claude-gateway/core/sse"
@@ -41,7 +40,7 @@ func Handler(next http.Handler, log *slog.Logger) http.Handler {
 				panic(p)
 			}
 			log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			if !tw.wrote.Load() {
+			if !tw.wrote {
 				h := w.Header()
 				for k := range h {
 					delete(h, k)
@@ -64,19 +63,19 @@ func Handler(next http.Handler, log *slog.Logger) http.Handler {
 // for http.ResponseController, so Flush still reaches the real writer.
 type trackingWriter struct {
 	http.ResponseWriter
-	wrote atomic.Bool
+	wrote bool
 }
 
 func (t *trackingWriter) WriteHeader(code int) {
 	// 1xx informational headers do not commit the response.
 	if code >= 200 {
-		t.wrote.Store(true)
+		t.wrote = true
 	}
 	t.ResponseWriter.WriteHeader(code)
 }
 
 func (t *trackingWriter) Write(b []byte) (int, error) {
-	t.wrote.Store(true)
+	t.wrote = true
 	return t.ResponseWriter.Write(b)
 }
 

@@ -308,15 +308,26 @@ func (in *Instance) wait() {
 	}
 	in.mu.Unlock()
 	close(in.exited)
-	msg := "the runtime exited"
-	if err != nil {
-		msg += ": " + err.Error()
-	}
+	fe := in.exitError()
 	for _, inv := range pending {
-		fe := &FunctionError{Type: "Runtime.ExitError", Message: msg}
 		inv.answer(errorResponse(fe))
 		inv.finish(fe)
 	}
+}
+
+// exitError is how an invocation fails on an instance that has exited:
+// with the init error the runtime reported, if any.
+func (in *Instance) exitError() *FunctionError {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.initErr != nil {
+		return in.initErr
+	}
+	fe := &FunctionError{Type: "Runtime.ExitError", Message: "the runtime exited"}
+	if in.exitErr != nil {
+		fe.Message += ": " + in.exitErr.Error()
+	}
+	return fe
 }
 
 // Timing returns the instance's start-up record.
@@ -363,7 +374,7 @@ func (in *Instance) Invoke(ctx context.Context, event []byte) (*Response, error)
 	select {
 	case in.queue <- inv:
 	case <-in.exited:
-		fe := &FunctionError{Type: "Runtime.ExitError", Message: "the runtime exited"}
+		fe := in.exitError()
 		inv.answer(errorResponse(fe))
 		inv.finish(fe)
 	case <-ctx.Done():
@@ -374,7 +385,9 @@ func (in *Instance) Invoke(ctx context.Context, event []byte) (*Response, error)
 	case r := <-inv.result:
 		return r, nil
 	case <-ctx.Done():
-		// Lambda keeps running a function whose caller went away; so do we.
+		// Lambda keeps running a function whose caller went away; so do we,
+		// discarding its response so the runtime is never stuck writing it.
+		go func() { (<-inv.result).Body.Close() }()
 		return nil, ctx.Err()
 	}
 }

@@ -27,7 +27,16 @@ func TestMain(m *testing.M) {
 }
 
 func fakeRuntime(behaviour string) int {
-	base := "http://" + os.Getenv("AWS_LAMBDA_RUNTIME_API") + "/2018-06-01/runtime/invocation/"
+	api := "http://" + os.Getenv("AWS_LAMBDA_RUNTIME_API") + "/2018-06-01/runtime/"
+	if behaviour == "init-error" {
+		req, _ := http.NewRequest("POST", api+"init/error", strings.NewReader(`{"errorMessage":"no config","errorType":"Runtime.ConfigError"}`))
+		req.Header.Set("Lambda-Runtime-Function-Error-Type", "Runtime.ConfigError")
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+		return 1
+	}
+	base := api + "invocation/"
 	res, err := http.Get(base + "next")
 	if err != nil {
 		return 10
@@ -118,6 +127,7 @@ func TestRuntimeAnswers(t *testing.T) {
 		{behaviour: "error", status: 502, body: `{"Message":"Internal Server Error"}`, errType: "Handler.Oops"},
 		{behaviour: "header-mode", status: 200, streaming: true, body: "chunk-1 chunk-2", header: [2]string{"Content-Type", "text/plain"}},
 		{behaviour: "trailer-error", status: 200, streaming: true, body: "event: ping\ndata: {}\n\n", errType: "Runtime.StreamError"},
+		{behaviour: "init-error", status: 502, errType: "Runtime.ConfigError", body: `{"Message":"Internal Server Error"}`},
 		{behaviour: "crash", status: 502, errType: "Runtime.ExitError", body: `{"Message":"Internal Server Error"}`},
 		{behaviour: "hang", timeout: 300 * time.Millisecond, status: 502, errType: "Sandbox.Timedout", body: `{"Message":"Internal Server Error"}`},
 	}
