@@ -49,6 +49,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// testCACerts stands in for the build host's CA bundle, so the tests do not
+// depend on where (or whether) the host keeps one.
+const testCACerts = "testdata/ca-certificates.crt"
+
 var built struct {
 	once sync.Once
 	img  v1.Image
@@ -60,7 +64,7 @@ var built struct {
 func buildImage(t *testing.T) v1.Image {
 	t.Helper()
 	built.once.Do(func() {
-		built.img, built.err = Build(Options{Binary: gatewayBinary, Config: "testdata/config.yaml", Arch: runtime.GOARCH})
+		built.img, built.err = Build(Options{Binary: gatewayBinary, Config: "testdata/config.yaml", CACerts: testCACerts, Arch: runtime.GOARCH})
 	})
 	if built.err != nil {
 		t.Fatal(built.err)
@@ -148,7 +152,7 @@ func TestImageConfigAndLayers(t *testing.T) {
 func TestImageReproducible(t *testing.T) {
 	// Small stand-ins for the binary: what matters is the packing.
 	digest := func() v1.Hash {
-		img, err := Build(Options{Binary: "testdata/config.yaml", Config: "testdata/config.yaml"})
+		img, err := Build(Options{Binary: "testdata/config.yaml", Config: "testdata/config.yaml", CACerts: testCACerts})
 		if err != nil {
 			t.Fatal(err)
 		}
