@@ -19,6 +19,8 @@ import (
 	"github.com/claude-gateway/claude-gateway/core/gateway"
 	"github.com/claude-gateway/claude-gateway/core/llm"
 	"github.com/claude-gateway/claude-gateway/core/providers/anthropic/anthropictest"
+	"github.com/claude-gateway/claude-gateway/core/providers/bedrock/bedrocktest"
+	"github.com/claude-gateway/claude-gateway/core/providers/vertex/vertextest"
 	"github.com/claude-gateway/claude-gateway/core/sse"
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -436,41 +438,78 @@ func loadCaptures(t *testing.T, prefix string) map[string]capture {
 }
 
 // TestClaudeCodeCaptures replays every captured Claude Code request through
-// the gateway to the fake Anthropic API: each must be served without a 400.
+// the gateway to each provider's fake (each rejecting what the real service
+// rejects): every one must be served without a 400.
 func TestClaudeCodeCaptures(t *testing.T) {
+	captures := loadCaptures(t, "cc-")
 	up := anthropictest.New(t, "sk-upstream")
-	gw := startGateway(t, anthropicConfig(up.URL), gateway.Options{})
-	for name, c := range loadCaptures(t, "cc-") {
-		t.Run(name, func(t *testing.T) {
-			url := gw.URL + c.Path
-			if c.Query != "" {
-				url += "?" + c.Query
-			}
-			req, _ := http.NewRequest(c.Method, url, bytes.NewReader(c.Body))
-			if c.Method == "GET" {
-				req.Body = nil
-			}
-			for k, v := range c.Headers {
-				switch strings.ToLower(k) {
-				case "content-length", "authorization", "x-api-key", "accept-encoding":
-					continue
+	creds := bedrocktest.Credentials{AccessKeyID: "AKIDCAPTURES", SecretAccessKey: "captures-secret"}
+	bfake := bedrocktest.NewServer(t, bedrocktest.Options{Region: "us-east-1", Credentials: creds})
+	vfake := vertextest.NewServer(t, vertextest.Options{})
+	configs := map[string]string{
+		"anthropic": anthropicConfig(up.URL),
+		"bedrock": `
+model_list:
+  - model_name: "*"
+    litellm_params:
+      model: bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0
+      aws_region_name: us-east-1
+      aws_access_key_id: ` + creds.AccessKeyID + `
+      aws_secret_access_key: ` + creds.SecretAccessKey + `
+      api_base: ` + bfake.URL + `
+general_settings:
+  master_key: os.environ/MASTER
+`,
+		"vertex": `
+model_list:
+  - model_name: "*"
+    litellm_params:
+      model: vertex_ai/claude-sonnet-4-5@20250929
+      vertex_ai_location: us-east5
+      vertex_ai_project: ` + vfake.Project() + `
+      vertex_credentials: ` + vfake.WriteServiceAccountFile(t) + `
+      api_base: ` + vfake.URL + `
+general_settings:
+  master_key: os.environ/MASTER
+`,
+	}
+	for provider, yaml := range configs {
+		gw := startGateway(t, yaml, gateway.Options{})
+		for name, c := range captures {
+			t.Run(provider+"/"+name, func(t *testing.T) {
+				url := gw.URL + c.Path
+				if c.Query != "" {
+					url += "?" + c.Query
 				}
-				req.Header.Set(k, v)
-			}
-			req.Header.Set("Authorization", "Bearer "+masterKey)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(bufio.NewReader(resp.Body))
-			if resp.StatusCode != 200 {
-				t.Fatalf("%s %s: %d %s", c.Method, c.Path, resp.StatusCode, b)
-			}
-			if gjson.GetBytes(c.Body, "stream").Bool() && !bytes.Contains(b, []byte("event: message_stop")) {
-				t.Errorf("stream did not complete: %.300s", b)
-			}
-		})
+				req, _ := http.NewRequest(c.Method, url, bytes.NewReader(c.Body))
+				if c.Method == "GET" {
+					req.Body = nil
+				}
+				for k, v := range c.Headers {
+					switch strings.ToLower(k) {
+					case "content-length", "authorization", "x-api-key", "accept-encoding":
+						continue
+					}
+					req.Header.Set(k, v)
+				}
+				req.Header.Set("Authorization", "Bearer "+masterKey)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(bufio.NewReader(resp.Body))
+				if resp.StatusCode != 200 {
+					t.Fatalf("%s %s: %d %s", c.Method, c.Path, resp.StatusCode, b)
+				}
+				if gjson.GetBytes(c.Body, "stream").Bool() && !bytes.Contains(b, []byte("event: message_stop")) {
+					t.Errorf("stream did not complete: %.300s", b)
+				}
+			})
+		}
+	}
+	if bfake.Rejected() != 0 {
+		t.Errorf("bedrock fake rejected %d requests", bfake.Rejected())
 	}
 }
 
