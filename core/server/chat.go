@@ -132,7 +132,6 @@ func thinkingForms(rt *router.Router) map[string]openai.ThinkingForm {
 		return nil
 	}
 	forms := map[string]openai.ThinkingForm{}
-	known := map[string]bool{}
 	for _, d := range rt.Deployments() {
 		g, up := d.Config.ModelName, d.Config.Params.UpstreamModel
 		f := openai.ThinkingBudget
@@ -142,11 +141,10 @@ func thinkingForms(rt *router.Router) map[string]openai.ThinkingForm {
 		if strings.Contains(up, "*") {
 			f = openai.ThinkingAuto
 		}
-		if !known[g] {
-			known[g], forms[g] = true, f
-		} else if forms[g] != f {
-			forms[g] = openai.ThinkingAuto
+		if prev, seen := forms[g]; seen && prev != f {
+			f = openai.ThinkingAuto
 		}
+		forms[g] = f
 	}
 	return forms
 }
