@@ -1,17 +1,19 @@
 // Package dynamodb is the shared state store on Amazon DynamoDB, for gateways
 // on AWS Lambda (many instances at once). One table holds everything:
 //
-//	item                 pk                 sk           other attributes
-//	counter / entry      k#<key>            k            n (count), v (value, binary), exp (ms), ttl (s)
-//	spend record         s#<call id>        s            rec (JSON), mg, rm, kh, ttl?, GSI keys
-//	  alias of a record  s#<call id>        m#<model>    same, indexed under the requested model
+//	item              pk            sk          gsi1pk         other attributes
+//	counter / entry   k#<key>       k           -              n (count), v (value, binary), exp (ms), ttl (s)
+//	spend record      s#<call id>   s           t#<0..7>       rec (the record, JSON), mg, rm, kh, ttl?
+//	  by model        s#<call id>   m#<model>   m#<model>      the same, once per model group / requested model
+//	  by key          s#<call id>   a           a#<key hash>   the same
 //
-// Three global secondary indexes (projection ALL) serve /spend/logs without
-// scans; their sort key is the record's spend.SortKey (start time, call id):
-//
-//	by_time   g1pk = t#<0..7> (a shard of the call id, so writes spread)  g1sk
-//	by_model  g2pk = m#<model group or requested model>                   g2sk
-//	by_key    g3pk = a#<key hash>                                          g3sk
+// One global secondary index, gsi1 (gsi1pk, gsi1sk; projection ALL), is
+// overloaded to serve /spend/logs without scans: every spend item has
+// gsi1sk = spend.SortKey (start time, call id), and gsi1pk names the access
+// path (a time shard of the call id, so writes spread over 8 partitions; a
+// model; a key). A record is thus 2 to 4 small items, all written in the same
+// BatchWriteItem and all keyed by its call id. Counters and entries have no
+// gsi1pk and stay out of the index. The table is StateTable in template.yaml.
 //
 // Every counter and entry carries a TTL attribute "ttl" (epoch seconds); the
 // table's TTL setting (in template.yaml, see TableDefinition) deletes them,
@@ -55,12 +57,10 @@ import (
 	"github.com/claude-gateway/claude-gateway/core/spend"
 )
 
-// Index names and the number of by_time shards (fixed: queries read every shard).
+// The index and the number of time shards (fixed: queries read every shard).
 const (
-	IndexByTime  = "by_time"
-	IndexByModel = "by_model"
-	IndexByKey   = "by_key"
-	timeShards   = 8
+	Index      = "gsi1"
+	timeShards = 8
 )
 
 // Options configure a Store.
@@ -398,48 +398,49 @@ func shardOf(callID string) int {
 	return int(h.Sum32() % timeShards)
 }
 
-// spendItems are the items of one record: the record and, when the client
-// asked for the group by another name, an alias item under that name.
+// idxValue keeps client-supplied names within DynamoDB's key limits (1024
+// bytes for a sort key): long ones go by their hash, in writes and queries alike.
+func idxValue(v string) string {
+	if len(v) > 512 {
+		sum := sha256.Sum256([]byte(v))
+		return "h:" + hex.EncodeToString(sum[:])
+	}
+	return v
+}
+
+// spendItems are the items of one record: the record under its time shard,
+// and copies under each model name and under the key hash.
 func (st *Store) spendItems(r spend.Record) ([]map[string]types.AttributeValue, error) {
 	js, err := json.Marshal(r)
 	if err != nil {
 		return nil, err
 	}
-	sk := spend.SortKey(r)
-	base := func() map[string]types.AttributeValue {
-		item := map[string]types.AttributeValue{
-			"pk": s("s#" + r.CallID), "rec": s(string(js)),
+	sk := s(spend.SortKey(r))
+	item := func(itemSK, gsiPK string) map[string]types.AttributeValue {
+		it := map[string]types.AttributeValue{
+			"pk": s("s#" + r.CallID), "sk": s(itemSK), "rec": s(string(js)),
+			"gsi1pk": s(gsiPK), "gsi1sk": sk,
 		}
 		if r.ModelGroup != "" {
-			item["mg"] = s(strings.ToValidUTF8(r.ModelGroup, "\uFFFD"))
+			it["mg"] = s(strings.ToValidUTF8(r.ModelGroup, "\uFFFD"))
 		}
 		if r.RequestedModel != "" {
-			item["rm"] = s(strings.ToValidUTF8(r.RequestedModel, "\uFFFD"))
+			it["rm"] = s(strings.ToValidUTF8(r.RequestedModel, "\uFFFD"))
 		}
 		if r.KeyHash != "" {
-			item["kh"] = s(r.KeyHash)
+			it["kh"] = s(r.KeyHash)
 		}
 		if st.o.Retention > 0 {
-			item["ttl"] = n(ttlOf(r.StartTime.Add(st.o.Retention)))
+			it["ttl"] = n(ttlOf(r.StartTime.Add(st.o.Retention)))
 		}
-		return item
+		return it
 	}
-	names := spend.ModelNames(r)
-	main := base()
-	main["sk"] = s("s")
-	main["g1pk"], main["g1sk"] = s("t#"+strconv.Itoa(shardOf(r.CallID))), s(sk)
-	if len(names) > 0 {
-		main["g2pk"], main["g2sk"] = s("m#"+names[0]), s(sk)
+	items := []map[string]types.AttributeValue{item("s", "t#"+strconv.Itoa(shardOf(r.CallID)))}
+	for _, m := range spend.ModelNames(r) {
+		items = append(items, item("m#"+idxValue(m), "m#"+idxValue(m)))
 	}
 	if r.KeyHash != "" {
-		main["g3pk"], main["g3sk"] = s("a#"+r.KeyHash), s(sk)
-	}
-	items := []map[string]types.AttributeValue{main}
-	if len(names) > 1 {
-		alias := base()
-		alias["sk"] = s("m#" + names[1])
-		alias["g2pk"], alias["g2sk"] = s("m#"+names[1]), s(sk)
-		items = append(items, alias)
+		items = append(items, item("a", "a#"+r.KeyHash))
 	}
 	return items, nil
 }
@@ -497,17 +498,17 @@ func (st *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) erro
 	}
 }
 
-// partQuery is one index partition to read for a query.
+// partQuery is one gsi1 partition to read for a query.
 type partQuery struct {
-	index, pkAttr, skAttr, pk string
-	filter                    string // FilterExpression, "" for none
-	filterVals                map[string]types.AttributeValue
+	pk         string
+	filter     string // FilterExpression, "" for none
+	filterVals map[string]types.AttributeValue
 }
 
 // QuerySpend implements spend.Store. A request id is one GetItem. Otherwise
-// one index is read backwards from the page's upper bound: by_key when a key
-// is given (the model, if any, filtered on the way), else by_model, else the
-// eight by_time shards in parallel, merged.
+// one gsi1 path is read backwards from the page's upper bound: the key's
+// when a key is given (the model, if any, filtered on the way), else the
+// model's, else the eight time shards in parallel, merged.
 func (st *Store) QuerySpend(ctx context.Context, q spend.Query) (spend.Page, error) {
 	q, err := q.Normalize()
 	if err != nil {
@@ -520,17 +521,17 @@ func (st *Store) QuerySpend(ctx context.Context, q spend.Query) (spend.Page, err
 	var parts []partQuery
 	switch {
 	case q.KeyHash != "":
-		p := partQuery{index: IndexByKey, pkAttr: "g3pk", skAttr: "g3sk", pk: "a#" + q.KeyHash}
+		p := partQuery{pk: "a#" + q.KeyHash}
 		if q.Model != "" {
 			p.filter = "mg = :m OR rm = :m"
 			p.filterVals = map[string]types.AttributeValue{":m": s(q.Model)}
 		}
 		parts = append(parts, p)
 	case q.Model != "":
-		parts = append(parts, partQuery{index: IndexByModel, pkAttr: "g2pk", skAttr: "g2sk", pk: "m#" + q.Model})
+		parts = append(parts, partQuery{pk: "m#" + idxValue(q.Model)})
 	default:
 		for i := range timeShards {
-			parts = append(parts, partQuery{index: IndexByTime, pkAttr: "g1pk", skAttr: "g1sk", pk: "t#" + strconv.Itoa(i)})
+			parts = append(parts, partQuery{pk: "t#" + strconv.Itoa(i)})
 		}
 	}
 	type hit struct {
@@ -617,13 +618,13 @@ func (st *Store) queryPart(ctx context.Context, p partQuery, lo, hi string, want
 		cond += " AND #sk < :hi"
 		vals[":hi"] = s(hi)
 	}
-	attrNames := map[string]string{"#pk": p.pkAttr}
+	attrNames := map[string]string{"#pk": "gsi1pk"}
 	if lo != "" || hi != "" {
-		attrNames["#sk"] = p.skAttr
+		attrNames["#sk"] = "gsi1sk"
 	}
 	in := &ddb.QueryInput{
 		TableName:                 st.table,
-		IndexName:                 aws.String(p.index),
+		IndexName:                 aws.String(Index),
 		KeyConditionExpression:    aws.String(cond),
 		ExpressionAttributeNames:  attrNames,
 		ExpressionAttributeValues: vals,
@@ -637,10 +638,10 @@ func (st *Store) queryPart(ctx context.Context, p partQuery, lo, hi string, want
 	for {
 		out, err := st.c.Query(ctx, in)
 		if err != nil {
-			return fmt.Errorf("dynamodb store: query %s: %w", p.index, err)
+			return fmt.Errorf("dynamodb store: query %s: %w", p.pk, err)
 		}
 		for _, item := range out.Items {
-			sk := strAttr(item, p.skAttr)
+			sk := strAttr(item, "gsi1sk")
 			if hi != "" && sk >= hi {
 				continue
 			}
@@ -661,8 +662,8 @@ func (st *Store) queryPart(ctx context.Context, p partQuery, lo, hi string, want
 }
 
 // TableDefinition is the table this store expects: string keys pk and sk,
-// the three indexes, on-demand capacity. template.yaml declares the same
-// table with TimeToLiveSpecification {AttributeName: ttl, Enabled: true}.
+// the gsi1 index, on-demand capacity. template.yaml declares the same table
+// with TimeToLiveSpecification {AttributeName: ttl, Enabled: true}.
 func TableDefinition(table string) *ddb.CreateTableInput {
 	str := func(name string) types.AttributeDefinition {
 		return types.AttributeDefinition{AttributeName: aws.String(name), AttributeType: types.ScalarAttributeTypeS}
@@ -681,14 +682,14 @@ func TableDefinition(table string) *ddb.CreateTableInput {
 		TableName:   aws.String(table),
 		BillingMode: types.BillingModePayPerRequest,
 		AttributeDefinitions: []types.AttributeDefinition{
-			str("pk"), str("sk"), str("g1pk"), str("g1sk"), str("g2pk"), str("g2sk"), str("g3pk"), str("g3sk"),
+			str("pk"), str("sk"), str("gsi1pk"), str("gsi1sk"),
 		},
 		KeySchema: []types.KeySchemaElement{
 			{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash},
 			{AttributeName: aws.String("sk"), KeyType: types.KeyTypeRange},
 		},
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
-			gsi(IndexByTime, "g1pk", "g1sk"), gsi(IndexByModel, "g2pk", "g2sk"), gsi(IndexByKey, "g3pk", "g3sk"),
+			gsi(Index, "gsi1pk", "gsi1sk"),
 		},
 	}
 }

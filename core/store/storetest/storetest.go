@@ -417,6 +417,7 @@ func testSpendIdempotent(t *testing.T, _ router.Store, sp spend.Store) {
 	ctx := ctxT(t)
 	recs := records(5)
 	recs[4].RequestedModel, recs[4].SessionID = "bad-utf8-\xff", "sess-\xfe" // client-supplied strings
+	recs[3].RequestedModel = strings.Repeat("very-long-model-name-", 40)
 	dup := recs[2]
 	// The same call id twice in one batch, then the whole batch again (a retry).
 	batch := append(append([]spend.Record{}, recs...), dup)
@@ -440,6 +441,8 @@ func testSpendIdempotent(t *testing.T, _ router.Store, sp spend.Store) {
 	}
 	q := spend.Query{Model: recs[4].RequestedModel}
 	sameRecords(t, "by a non-UTF-8 model name", collect(t, sp, q), expect(recs, q))
+	q = spend.Query{Model: recs[3].RequestedModel}
+	sameRecords(t, "by a long model name", collect(t, sp, q), expect(recs, q))
 	if p, _ := sp.QuerySpend(ctx, spend.Query{RequestID: "no-such-call"}); len(p.Records) != 0 {
 		t.Fatalf("unknown request id found %d records", len(p.Records))
 	}
