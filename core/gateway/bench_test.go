@@ -37,6 +37,12 @@ func benchUpstream(b *testing.B) *httptest.Server {
 }
 
 func benchLoad(b *testing.B, url string) {
+	benchLoadPath(b, url+"/v1/messages", simpleBody, "message_stop")
+}
+
+// benchLoadPath posts body to url from parallel clients, counting answers
+// that are not a 200 containing done.
+func benchLoadPath(b *testing.B, url, body, done string) {
 	var failed atomic.Int64
 	defer func() { b.ReportMetric(float64(failed.Load()), "failed") }()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
@@ -44,7 +50,7 @@ func benchLoad(b *testing.B, url string) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			req, _ := http.NewRequest("POST", url+"/v1/messages", strings.NewReader(simpleBody))
+			req, _ := http.NewRequest("POST", url, strings.NewReader(body))
 			req.Header.Set("x-api-key", masterKey)
 			req.Header.Set("anthropic-version", "2023-06-01")
 			resp, err := client.Do(req)
@@ -55,7 +61,7 @@ func benchLoad(b *testing.B, url string) {
 			data, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			// The bare proxy cuts a few streams short (golang/go#40747): count, don't stop.
-			if resp.StatusCode != 200 || !bytes.Contains(data, []byte("message_stop")) {
+			if resp.StatusCode != 200 || !bytes.Contains(data, []byte(done)) {
 				failed.Add(1)
 			}
 		}
@@ -68,6 +74,17 @@ func BenchmarkStreamGateway(b *testing.B) {
 	up := benchUpstream(b)
 	gw := startGatewayB(b, anthropicConfig(up.URL))
 	benchLoad(b, gw.URL)
+}
+
+// BenchmarkChatStream is one streamed OpenAI chat request (with usage)
+// through the whole gateway over loopback: the same upstream stream as
+// BenchmarkStreamGateway, translated to chat.completion.chunk lines.
+func BenchmarkChatStream(b *testing.B) {
+	up := benchUpstream(b)
+	gw := startGatewayB(b, anthropicConfig(up.URL))
+	benchLoadPath(b, gw.URL+"/v1/chat/completions",
+		`{"model":"claude-sonnet","max_completion_tokens":100,"stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`,
+		"data: [DONE]")
 }
 
 // BenchmarkStreamBareProxy is the yardstick: httputil.ReverseProxy to the same upstream.

@@ -1,13 +1,17 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/llm"
 	"github.com/claude-gateway/claude-gateway/core/openai"
+	"github.com/claude-gateway/claude-gateway/core/router"
+	"github.com/tidwall/gjson"
 )
 
 // handleChat serves POST /v1/chat/completions: the OpenAI request is
@@ -25,7 +29,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, lerr)
 		return
 	}
-	tr, oerr := openai.TranslateRequest(body)
+	tr, oerr := openai.Options{Thinking: s.thinkingForm(body)}.TranslateRequest(body)
 	if oerr != nil {
 		c.status, c.errType = oerr.Status, oerr.Type
 		writeOpenAI(w, oerr)
@@ -101,4 +105,46 @@ func writeOpenAI(w http.ResponseWriter, e *openai.Error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(clientStatus(e.Status))
 	w.Write(e.JSON())
+}
+
+// thinkingForm decides how reasoning_effort is expressed for the model
+// group the request names. The client's model name is usually an alias
+// ("claude-opus") that says nothing of the Claude version behind it, and
+// Claude Opus 4.7 and later reject thinking budgets while models before 4.6
+// reject adaptive thinking: so the form follows the group's deployments
+// when they all agree, and the model name only when they do not (or name
+// no version, as wildcard deployments passing the name through).
+func (s *Server) thinkingForm(body []byte) openai.ThinkingForm {
+	if len(s.thinkingForms) == 0 || !bytes.Contains(body, []byte("reasoning_effort")) {
+		return openai.ThinkingAuto
+	}
+	model := gjson.GetBytes(body, "model").Str
+	if g, ok := s.router.Resolve(model); ok {
+		return s.thinkingForms[g]
+	}
+	return openai.ThinkingAuto
+}
+
+// thinkingForms maps each model group to the thinking form all its
+// deployments take (ThinkingAuto when they differ or cannot tell).
+func thinkingForms(rt *router.Router) map[string]openai.ThinkingForm {
+	if rt == nil {
+		return nil
+	}
+	forms := map[string]openai.ThinkingForm{}
+	for _, d := range rt.Deployments() {
+		g, up := d.Config.ModelName, d.Config.Params.UpstreamModel
+		f := openai.ThinkingBudget
+		if openai.UsesAdaptiveThinking(up) {
+			f = openai.ThinkingAdaptive
+		}
+		if strings.Contains(up, "*") {
+			f = openai.ThinkingAuto
+		}
+		if prev, seen := forms[g]; seen && prev != f {
+			f = openai.ThinkingAuto
+		}
+		forms[g] = f
+	}
+	return forms
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/llm"
+	"github.com/claude-gateway/claude-gateway/core/openai"
 	"github.com/claude-gateway/claude-gateway/core/router"
 	"github.com/claude-gateway/claude-gateway/core/spend"
 )
@@ -58,11 +59,13 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	started time.Time
+	// thinkingForms: per model group, how reasoning_effort is expressed (chat.go).
+	thinkingForms map[string]openai.ThinkingForm
 }
 
 // New builds the handler.
 func New(opts Options) *Server {
-	s := &Server{opts: opts, router: opts.Router, log: opts.Logger, started: time.Now()}
+	s := &Server{opts: opts, router: opts.Router, log: opts.Logger, started: time.Now(), thinkingForms: thinkingForms(opts.Router)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

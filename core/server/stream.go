@@ -165,6 +165,13 @@ func (s *Server) writeStream(ctx context.Context, w http.ResponseWriter, c *call
 			c.gone = true
 			return
 		}
+		if ev.Type == "error" {
+			// An upstream error event ends the stream (nothing follows it
+			// in Anthropic's protocol): stop here rather than add a second
+			// "ended before message_stop" error that would also overwrite
+			// the upstream's error type in the spend record.
+			return
+		}
 	}
 }
 

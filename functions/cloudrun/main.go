@@ -1,7 +1,9 @@
 // Command cloudrun serves the gateway over HTTP: the Cloud Run container's
 // entry point and the local server. It reads the config (-config FILE or
-// GATEWAY_CONFIG), listens on PORT (default 4000) on IPv4 and IPv6, and on
-// SIGTERM drains in-flight streams before exiting 0.
+// GATEWAY_CONFIG, or the SSM / Secrets Manager variables functions/lambda
+// reads, else config.yaml beside the binary: see core/configsource), listens on PORT (default 4000) on IPv4 and
+// IPv6, and on SIGTERM drains in-flight streams before exiting 0. It writes
+// nothing to disk, so it runs on a read-only file system as any user.
 package main
 
 import (
@@ -16,9 +18,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/claude-gateway/claude-gateway/core/config"
+	"github.com/claude-gateway/claude-gateway/core/awsconfigsource"
+	"github.com/claude-gateway/claude-gateway/core/configsource"
 	"github.com/claude-gateway/claude-gateway/core/gateway"
 	"github.com/claude-gateway/claude-gateway/core/logging"
+	"github.com/claude-gateway/claude-gateway/core/recovery"
 )
 
 // drainTimeout fits Cloud Run's 10 s between SIGTERM and SIGKILL.
@@ -28,21 +32,25 @@ func main() { os.Exit(run()) }
 
 func run() int {
 	start := time.Now()
-	configPath := flag.String("config", os.Getenv("GATEWAY_CONFIG"), "path to the LiteLLM-style config.yaml (or set GATEWAY_CONFIG)")
+	configPath := flag.String("config", "", "path to the LiteLLM-style config.yaml (or set GATEWAY_CONFIG)")
 	flag.Parse()
-	if *configPath == "" {
-		fmt.Fprintln(os.Stderr, "gateway: no config: pass -config FILE or set GATEWAY_CONFIG")
-		return 2
-	}
-	cfg, err := config.LoadFile(*configPath)
+	log := logging.New(os.Stdout, logging.ParseLevel(os.Getenv("LOG_LEVEL")))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	// The same variables as on Lambda: one environment configures both.
+	loaded, err := configsource.Load(ctx, configsource.Options{
+		Path:        *configPath,
+		DefaultPath: configsource.BesideExecutable(),
+		NewFetcher: func(ctx context.Context) (configsource.Fetcher, error) {
+			return awsconfigsource.New(ctx)
+		},
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		return 1
 	}
-	log := logging.New(os.Stdout, logging.ParseLevel(os.Getenv("LOG_LEVEL")))
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	gw, err := gateway.Build(ctx, cfg, gateway.Options{Logger: log, Getenv: os.Getenv})
+	cfg := loaded.Config
+	gw, err := gateway.Build(ctx, cfg, gateway.Options{Logger: log, Getenv: loaded.Getenv})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		return 1
@@ -58,10 +66,10 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		return 1
 	}
-	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
+	srv := &http.Server{Handler: recovery.Handler(gw, log), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "deployments", len(cfg.Deployments),
+	log.Info("listening", "addr", ln.Addr().String(), "config", loaded.Source, "deployments", len(cfg.Deployments),
 		"startup_ms", float64(time.Since(start).Microseconds())/1000)
 
 	select {
