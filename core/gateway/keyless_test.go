@@ -12,6 +12,7 @@ import (
 	"github.com/claude-gateway/claude-gateway/core/config"
 	"github.com/claude-gateway/claude-gateway/core/gateway"
 	"github.com/claude-gateway/claude-gateway/core/providers/bedrock/bedrocktest"
+	"github.com/claude-gateway/claude-gateway/core/providers/vertex"
 	"github.com/claude-gateway/claude-gateway/core/providers/vertex/vertextest"
 )
 
@@ -23,7 +24,7 @@ func noCloudEnv(t *testing.T) {
 		"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_REGION_NAME", "AWS_BEARER_TOKEN_BEDROCK",
 		"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
 		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS",
-		"GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_QUOTA_PROJECT",
+		"GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_QUOTA_PROJECT", vertex.EnvCredentials,
 	} {
 		t.Setenv(k, "")
 	}
@@ -140,22 +141,29 @@ general_settings:
 // On Lambda the gateway has its function's IAM role and nothing else:
 // Bedrock with the role's credentials from the environment, Vertex through
 // Workload Identity Federation with the same credentials. The credential
-// configuration reaches the function in an environment variable (the
-// template's VertexCredentialConfig parameter) and holds no secret.
+// configuration holds no secret and reaches the function in
+// GATEWAY_VERTEX_CREDENTIALS (template.yaml's VertexCredentialConfig); the
+// config names it, or says nothing and the variable applies.
 func TestKeylessLambda(t *testing.T) {
-	noCloudEnv(t)
-	role := bedrocktest.RandomCredentials(true)
-	t.Setenv("AWS_ACCESS_KEY_ID", role.AccessKeyID)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", role.SecretAccessKey)
-	t.Setenv("AWS_SESSION_TOKEN", role.SessionToken)
-	t.Setenv("AWS_REGION", "eu-west-1")
-	br := bedrocktest.NewServer(t, bedrocktest.Options{Region: "us-east-1", Credentials: role})
-	google := vertextest.NewServer(t, vertextest.Options{})
-	credConfig := google.AWSExternalAccountJSON(vertextest.AWSFederation{
-		AccessKeyID: role.AccessKeyID, SecretAccessKey: role.SecretAccessKey, SessionToken: role.SessionToken,
-		Region: "eu-west-1", Impersonate: true,
-	})
-	url := keylessGateway(t, `
+	for _, tc := range []struct{ name, vertexCredentials string }{
+		{"config names the variable", "\n      vertex_credentials: os.environ/GATEWAY_VERTEX_CREDENTIALS"},
+		{"unchanged config", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			noCloudEnv(t)
+			role := bedrocktest.RandomCredentials(true)
+			t.Setenv("AWS_ACCESS_KEY_ID", role.AccessKeyID)
+			t.Setenv("AWS_SECRET_ACCESS_KEY", role.SecretAccessKey)
+			t.Setenv("AWS_SESSION_TOKEN", role.SessionToken)
+			t.Setenv("AWS_REGION", "eu-west-1")
+			br := bedrocktest.NewServer(t, bedrocktest.Options{Region: "us-east-1", Credentials: role})
+			google := vertextest.NewServer(t, vertextest.Options{})
+			credConfig := string(google.AWSExternalAccountJSON(vertextest.AWSFederation{
+				AccessKeyID: role.AccessKeyID, SecretAccessKey: role.SecretAccessKey, SessionToken: role.SessionToken,
+				Region: "eu-west-1", Impersonate: true,
+			}))
+			t.Setenv(vertex.EnvCredentials, credConfig)
+			url := keylessGateway(t, `
 model_list:
   - model_name: claude-bedrock
     litellm_params:
@@ -166,29 +174,30 @@ model_list:
     litellm_params:
       model: vertex_ai/claude-sonnet-4-5@20250929
       vertex_project: `+google.Project()+`
-      vertex_location: us-east5
-      vertex_credentials: os.environ/GATEWAY_VERTEX_CREDENTIALS
+      vertex_location: us-east5`+tc.vertexCredentials+`
       api_base: `+google.URL+`
 general_settings:
   master_key: os.environ/MASTER
-`, map[string]string{"MASTER": masterKey, "GATEWAY_VERTEX_CREDENTIALS": string(credConfig)})
-	askBoth(t, url, 5, "claude-bedrock", "claude-vertex")
-	if nb, nv := len(br.Calls()), len(google.Calls()); nb != 10 || nv != 10 {
-		t.Fatalf("Bedrock saw %d calls and Vertex %d, want 10 each", nb, nv)
-	}
+`, map[string]string{"MASTER": masterKey, vertex.EnvCredentials: credConfig})
+			askBoth(t, url, 5, "claude-bedrock", "claude-vertex")
+			if nb, nv := len(br.Calls()), len(google.Calls()); nb != 10 || nv != 10 {
+				t.Fatalf("Bedrock saw %d calls and Vertex %d, want 10 each", nb, nv)
+			}
 
-	if ex := google.AWSExchanges(); len(ex) != 1 || ex[0].Rejected != "" || ex[0].AccessKeyID != role.AccessKeyID {
-		t.Errorf("AWS token exchanges for 10 Vertex requests: %+v", ex)
-	}
-	if n := google.Impersonations(); n != 1 {
-		t.Errorf("%d impersonations, want 1", n)
-	}
-	if n := google.AWSMetadataCalls(); n != 0 {
-		t.Errorf("%d AWS metadata calls", n)
-	}
-	for _, c := range br.Calls() {
-		if c.Rejected != "" || c.AccessKeyID != role.AccessKeyID {
-			t.Fatalf("Bedrock call signed with %q, rejected %q", c.AccessKeyID, c.Rejected)
-		}
+			if ex := google.AWSExchanges(); len(ex) != 1 || ex[0].Rejected != "" || ex[0].AccessKeyID != role.AccessKeyID {
+				t.Errorf("AWS token exchanges for 10 Vertex requests: %+v", ex)
+			}
+			if n := google.Impersonations(); n != 1 {
+				t.Errorf("%d impersonations, want 1", n)
+			}
+			if n := google.AWSMetadataCalls(); n != 0 {
+				t.Errorf("%d AWS metadata calls", n)
+			}
+			for _, c := range br.Calls() {
+				if c.Rejected != "" || c.AccessKeyID != role.AccessKeyID {
+					t.Fatalf("Bedrock call signed with %q, rejected %q", c.AccessKeyID, c.Rejected)
+				}
+			}
+		})
 	}
 }

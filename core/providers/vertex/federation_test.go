@@ -153,3 +153,35 @@ func TestAWSWorkloadIdentityRejected(t *testing.T) {
 		})
 	}
 }
+
+// GATEWAY_VERTEX_CREDENTIALS serves deployments without vertex_credentials
+// (how template.yaml hands a Lambda its configuration); a deployment's own
+// vertex_credentials wins, and a bad value is reported under the variable's name.
+func TestEnvCredentials(t *testing.T) {
+	role := newLambdaRole()
+	role.setEnv(t)
+	srv := vertextest.NewServer(t, vertextest.Options{})
+	wif := string(srv.AWSExternalAccountJSON(role.federation(true)))
+
+	t.Setenv(EnvCredentials, wif)
+	p, err := New(context.Background(), deployment(testModel, "us-east5", srv.Project(), srv.URL, ""), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	concurrently(t, p, 5)
+	if n := len(srv.AWSExchanges()); n != 1 {
+		t.Errorf("%d exchanges, want 1", n)
+	}
+
+	missing := filepath.Join(t.TempDir(), "missing.json")
+	t.Setenv(EnvCredentials, missing)
+	_, err = New(context.Background(), deployment(testModel, "us-east5", srv.Project(), srv.URL, ""), Options{})
+	if err == nil || !strings.Contains(err.Error(), EnvCredentials) {
+		t.Errorf("bad %s: err %v", EnvCredentials, err)
+	}
+	p, err = New(context.Background(), deployment(testModel, "us-east5", srv.Project(), srv.URL, wif), Options{})
+	if err != nil {
+		t.Fatalf("the deployment's vertex_credentials must win over %s: %v", EnvCredentials, err)
+	}
+	concurrently(t, p, 2)
+}
