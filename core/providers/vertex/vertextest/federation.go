@@ -1,10 +1,7 @@
 package vertextest
 
 import (
-	"context"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,8 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/claude-gateway/claude-gateway/core/providers/bedrock/bedrocktest"
 )
 
 // AWSFederation is a Workload Identity Federation pool provider for AWS, as
@@ -180,8 +176,8 @@ type awsSignedRequest struct {
 
 // verifyAWSSubject checks the URL-encoded JSON of a signed GetCallerIdentity
 // request: addressed to the regional STS, naming the pool provider, and
-// signed (SigV4, recomputed here with aws-sdk-go-v2's signer) with f's
-// credentials for f.Region, within AWS's 15-minute window.
+// signed with f's credentials for f.Region, as AWS checks it (bedrocktest's
+// SigV4 verifier, which re-signs the request with aws-sdk-go-v2's signer).
 func verifyAWSSubject(subject string, f AWSFederation, ex *AWSExchange) error {
 	raw, err := url.QueryUnescape(subject)
 	if err != nil {
@@ -198,83 +194,25 @@ func verifyAWSSubject(subject string, f AWSFederation, ex *AWSExchange) error {
 	if q := u.Query(); sr.Method != http.MethodPost || q.Get("Action") != "GetCallerIdentity" || q.Get("Version") != "2011-06-15" {
 		return fmt.Errorf("subject token is not a GetCallerIdentity call")
 	}
-	h := http.Header{}
+	req := &http.Request{Method: sr.Method, URL: u, Host: u.Host, Header: http.Header{}}
 	for _, kv := range sr.Headers {
-		h.Add(kv.Key, kv.Value)
+		req.Header.Add(kv.Key, kv.Value)
 	}
-	if tr := h.Get("X-Goog-Cloud-Target-Resource"); tr != poolAudience && tr != "https:"+poolAudience {
+	if tr := req.Header.Get("X-Goog-Cloud-Target-Resource"); tr != poolAudience && tr != "https:"+poolAudience {
 		return fmt.Errorf("x-goog-cloud-target-resource %q does not name the pool provider", tr)
 	}
-	sig, ok := parseAWSAuthorization(h.Get("Authorization"))
-	if !ok {
-		return fmt.Errorf("subject token has no AWS SigV4 Authorization header")
+	role := bedrocktest.Credentials{AccessKeyID: f.AccessKeyID, SecretAccessKey: f.SecretAccessKey, SessionToken: f.SessionToken}
+	signed, e := bedrocktest.VerifySigV4(req, nil, "sts", f.Region, func(id string) (bedrocktest.Credentials, bool) {
+		return role, subtle.ConstantTimeCompare([]byte(id), []byte(role.AccessKeyID)) == 1
+	})
+	ex.AccessKeyID, ex.Region, ex.SignedHeaders = signed.AccessKeyID, signed.Region, signed.SignedHeaders
+	if e != nil {
+		return fmt.Errorf("AWS %s: %s", e.Type, e.Message)
 	}
-	ex.AccessKeyID, ex.Region, ex.SignedHeaders = sig.accessKey, sig.region, sig.signedHeaders
-	when, err := time.Parse("20060102T150405Z", h.Get("X-Amz-Date"))
-	switch {
-	case subtle.ConstantTimeCompare([]byte(sig.accessKey), []byte(f.AccessKeyID)) != 1:
-		return fmt.Errorf("AWS: The security token included in the request is invalid.")
-	case sig.region != f.Region || sig.service != "sts":
-		return fmt.Errorf("AWS: Credential should be scoped to a valid region and service")
-	case err != nil || sig.date != when.Format("20060102"):
-		return fmt.Errorf("AWS: X-Amz-Date missing or not matching the credential scope")
-	case time.Since(when).Abs() > 15*time.Minute:
-		return fmt.Errorf("AWS: Signature expired")
-	case f.SessionToken != "" && subtle.ConstantTimeCompare([]byte(h.Get("X-Amz-Security-Token")), []byte(f.SessionToken)) != 1:
-		return fmt.Errorf("AWS: The security token included in the request is invalid.")
-	case !slices.Contains(sig.signedHeaders, "host") || !slices.Contains(sig.signedHeaders, "x-amz-date") ||
-		!slices.Contains(sig.signedHeaders, "x-goog-cloud-target-resource"):
-		return fmt.Errorf("AWS: host, x-amz-date and x-goog-cloud-target-resource must be signed")
-	}
-	// Rebuild the request from the headers the workload says it signed and
-	// sign it again with the secret.
-	again, _ := http.NewRequest(sr.Method, sr.URL, nil)
-	for _, name := range sig.signedHeaders {
-		if name != "host" {
-			again.Header[http.CanonicalHeaderKey(name)] = h.Values(name)
-		}
-	}
-	empty := sha256.Sum256(nil)
-	err = v4.NewSigner().SignHTTP(context.Background(),
-		aws.Credentials{AccessKeyID: f.AccessKeyID, SecretAccessKey: f.SecretAccessKey, SessionToken: f.SessionToken},
-		again, hex.EncodeToString(empty[:]), "sts", f.Region, when)
-	want, ok := parseAWSAuthorization(again.Header.Get("Authorization"))
-	if err != nil || !ok || !slices.Equal(want.signedHeaders, sig.signedHeaders) ||
-		subtle.ConstantTimeCompare([]byte(want.signature), []byte(sig.signature)) != 1 {
-		return fmt.Errorf("AWS: The request signature we calculated does not match the signature you provided.")
+	if !slices.Contains(signed.SignedHeaders, "x-goog-cloud-target-resource") {
+		return fmt.Errorf("x-goog-cloud-target-resource must be signed")
 	}
 	return nil
-}
-
-// awsSig is a parsed SigV4 Authorization header.
-type awsSig struct {
-	accessKey, date, region, service string
-	signedHeaders                    []string
-	signature                        string
-}
-
-func parseAWSAuthorization(authz string) (awsSig, bool) {
-	rest, ok := strings.CutPrefix(authz, "AWS4-HMAC-SHA256 ")
-	if !ok {
-		return awsSig{}, false
-	}
-	var sig awsSig
-	for _, part := range strings.Split(rest, ",") {
-		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
-		switch k {
-		case "Credential":
-			scope := strings.Split(v, "/")
-			if len(scope) != 5 || scope[4] != "aws4_request" {
-				return awsSig{}, false
-			}
-			sig.accessKey, sig.date, sig.region, sig.service = scope[0], scope[1], scope[2], scope[3]
-		case "SignedHeaders":
-			sig.signedHeaders = strings.Split(v, ";")
-		case "Signature":
-			sig.signature = v
-		}
-	}
-	return sig, sig.accessKey != "" && len(sig.signedHeaders) > 0 && sig.signature != ""
 }
 
 // serveImpersonation answers generateAccessToken as IAM Credentials does:

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -75,25 +74,9 @@ func (s *Server) IDTokenAudiences() []string {
 // issuer, the audience and the validity window. It returns the claims.
 func (s *Server) VerifyIDToken(token, audience string) (map[string]any, error) {
 	key, kid := s.googleKey()
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return nil, errors.New("malformed JWT")
-	}
-	var hdr struct{ Alg, Kid string }
-	if err := decodeSegment(parts[0], &hdr); err != nil || hdr.Alg != "RS256" || hdr.Kid != kid {
-		return nil, fmt.Errorf("JWT header alg %q kid %q: unknown signing key", hdr.Alg, hdr.Kid)
-	}
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	claims, err := verifyRS256(token, &key.PublicKey, kid)
 	if err != nil {
-		return nil, errors.New("JWT signature encoding")
-	}
-	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if err := rsa.VerifyPKCS1v15(&key.PublicKey, crypto.SHA256, sum[:], sig); err != nil {
-		return nil, errors.New("invalid JWT signature")
-	}
-	var claims map[string]any
-	if err := decodeSegment(parts[1], &claims); err != nil {
-		return nil, fmt.Errorf("JWT claims: %v", err)
+		return nil, err
 	}
 	now := time.Now()
 	iat, _ := claims["iat"].(float64)

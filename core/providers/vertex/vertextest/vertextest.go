@@ -431,28 +431,9 @@ func (s *Server) verifyAssertion(a string) (map[string]any, error) {
 	if s.key == nil {
 		return nil, fmt.Errorf("no service account key issued")
 	}
-	parts := strings.Split(a, ".")
-	if len(parts) != 3 {
-		return nil, fmt.Errorf("malformed JWT")
-	}
-	var hdr struct{ Alg, Typ, Kid string }
-	if err := decodeSegment(parts[0], &hdr); err != nil {
-		return nil, fmt.Errorf("JWT header: %v", err)
-	}
-	if hdr.Alg != "RS256" || hdr.Kid != s.keyID {
-		return nil, fmt.Errorf("JWT header alg %q kid %q", hdr.Alg, hdr.Kid)
-	}
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	claims, err := verifyRS256(a, &s.key.PublicKey, s.keyID)
 	if err != nil {
-		return nil, fmt.Errorf("JWT signature encoding: %v", err)
-	}
-	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if err := rsa.VerifyPKCS1v15(&s.key.PublicKey, crypto.SHA256, sum[:], sig); err != nil {
-		return nil, fmt.Errorf("Invalid JWT Signature.")
-	}
-	var claims map[string]any
-	if err := decodeSegment(parts[1], &claims); err != nil {
-		return nil, fmt.Errorf("JWT claims: %v", err)
+		return nil, err
 	}
 	now := time.Now()
 	iat, _ := claims["iat"].(float64)
@@ -762,6 +743,35 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, idx int, c *Call
 			return
 		}
 	}
+}
+
+// verifyRS256 checks a JWT's header (RS256 with key id kid) and signature
+// with key, and returns its claims.
+func verifyRS256(token string, key *rsa.PublicKey, kid string) (map[string]any, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("malformed JWT")
+	}
+	var hdr struct{ Alg, Typ, Kid string }
+	if err := decodeSegment(parts[0], &hdr); err != nil {
+		return nil, fmt.Errorf("JWT header: %v", err)
+	}
+	if hdr.Alg != "RS256" || hdr.Kid != kid {
+		return nil, fmt.Errorf("JWT header alg %q kid %q", hdr.Alg, hdr.Kid)
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		return nil, fmt.Errorf("JWT signature encoding: %v", err)
+	}
+	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if err := rsa.VerifyPKCS1v15(key, crypto.SHA256, sum[:], sig); err != nil {
+		return nil, fmt.Errorf("Invalid JWT Signature.")
+	}
+	var claims map[string]any
+	if err := decodeSegment(parts[1], &claims); err != nil {
+		return nil, fmt.Errorf("JWT claims: %v", err)
+	}
+	return claims, nil
 }
 
 func hasScope(s string) bool { return slices.Contains(strings.Fields(s), Scope) }
