@@ -345,6 +345,8 @@ func parseParams(p *section) Params {
 
 // providerKeys are litellm_params keys a provider reads from Params.Raw itself.
 var providerKeys = map[string][]string{
+	// The audience of the Google ID token for aws_web_identity_token: gcp-metadata.
+	ProviderBedrock: {"aws_web_identity_audience"},
 	ProviderSimulated: {"time_to_first_token_ms", "tokens_per_second", "output_tokens", "failure_status",
 		"failure_rate", "mid_stream_drop_rate", "tool_use", "retry_after", "seed"},
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/claude-gateway/claude-gateway/core/configsource"
+	"github.com/claude-gateway/claude-gateway/core/providers/vertex"
 )
 
 var templatePath = filepath.Join("..", "..", "template.yaml")
@@ -129,7 +130,8 @@ func TestTemplateFunction(t *testing.T) {
 	// functions/cloudrun), and every secret-store variable the code reads is set.
 	known := []string{"GATEWAY_STATE_STORE", "GATEWAY_STATE_TABLE", "GATEWAY_LAMBDA_MODE", "LOG_LEVEL",
 		configsource.EnvMasterKeySecretARN, configsource.EnvMasterKeySSMParameter,
-		configsource.EnvConfigSSMParameter, configsource.EnvConfigSecretARN, configsource.MasterKeyVars[0]}
+		configsource.EnvConfigSSMParameter, configsource.EnvConfigSecretARN, configsource.MasterKeyVars[0],
+		vertex.EnvCredentials}
 	for k := range vars {
 		if !slices.Contains(known, k) {
 			t.Errorf("template sets %s, which the gateway does not read", k)
@@ -168,7 +170,7 @@ func TestTemplateFunction(t *testing.T) {
 	if env.Get("GATEWAY_STATE_TABLE.Ref").String() != "StateTable" {
 		t.Errorf("GATEWAY_STATE_TABLE = %s, want Ref StateTable", env.Get("GATEWAY_STATE_TABLE").Raw)
 	}
-	for _, p := range []string{"MasterKeySecretArn", "MasterKeySsmParameter", "ConfigSsmParameter", "ConfigSecretArn"} {
+	for _, p := range []string{"MasterKeySecretArn", "MasterKeySsmParameter", "ConfigSsmParameter", "ConfigSecretArn", "VertexCredentialConfig"} {
 		if !strings.Contains(env.Get("@ugly").Raw, `{"Ref":"`+p+`"}`) {
 			t.Errorf("parameter %s does not reach the function's environment", p)
 		}

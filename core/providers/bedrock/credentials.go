@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -85,15 +86,22 @@ func loadAuth(ctx context.Context, p config.Params, region string, custom *http.
 	}
 	hc = plainBody{next: hc}
 
-	creds := cfg.Credentials
 	switch {
 	case p.AWSRoleName != "":
-		creds = roleProvider(cfg, p, hc)
+		creds, err := roleProvider(cfg, p, hc)
+		if err != nil {
+			return auth{}, err
+		}
+		// One cache, so one STS call per credential lifetime for every
+		// request of this deployment; refreshed ahead of expiry so that no
+		// request is signed with credentials about to lapse.
+		cfg.Credentials = aws.NewCredentialsCache(taggedCredentials{creds}, func(o *aws.CredentialsCacheOptions) {
+			o.ExpiryWindow = roleRefreshWindow
+		})
 	case p.AWSWebIdentityToken != "":
 		return auth{}, errors.New("aws_web_identity_token needs aws_role_name")
-	}
-	if creds != nil {
-		cfg.Credentials = aws.NewCredentialsCache(taggedCredentials{creds})
+	case cfg.Credentials != nil:
+		cfg.Credentials = aws.NewCredentialsCache(taggedCredentials{cfg.Credentials})
 	}
 
 	a := auth{cfg: cfg, bearer: p.APIKey, http: hc}
@@ -109,10 +117,15 @@ func hasAWSCredentials(p config.Params) bool {
 	return p.AWSAccessKeyID != "" || p.AWSProfileName != "" || p.AWSRoleName != ""
 }
 
-// roleProvider assumes aws_role_name with the base credentials, through an STS
-// client built from the loaded config so AWS_ENDPOINT_URL_STS and friends
-// apply (PITFALLS #13); aws_sts_endpoint sets the endpoint on top.
-func roleProvider(cfg aws.Config, p config.Params, hc aws.HTTPClient) aws.CredentialsProvider {
+// roleRefreshWindow is how long before expiry assumed-role credentials are
+// replaced. STS issues them for at least 15 minutes (one hour by default).
+const roleRefreshWindow = 5 * time.Minute
+
+// roleProvider assumes aws_role_name with the base credentials, or with the
+// web identity token aws_web_identity_token names (see webIdentitySource),
+// through an STS client built from the loaded config so AWS_ENDPOINT_URL_STS
+// and friends apply (PITFALLS #13); aws_sts_endpoint sets the endpoint on top.
+func roleProvider(cfg aws.Config, p config.Params, hc aws.HTTPClient) (aws.CredentialsProvider, error) {
 	client := sts.NewFromConfig(cfg, func(o *sts.Options) {
 		o.HTTPClient = hc
 		if p.AWSSTSEndpoint != "" {
@@ -120,21 +133,21 @@ func roleProvider(cfg aws.Config, p config.Params, hc aws.HTTPClient) aws.Creden
 		}
 	})
 	if p.AWSWebIdentityToken != "" {
-		return stscreds.NewWebIdentityRoleProvider(client, p.AWSRoleName, staticToken(p.AWSWebIdentityToken),
-			func(o *stscreds.WebIdentityRoleOptions) { o.RoleSessionName = p.AWSSessionName })
+		token, err := webIdentitySource(p)
+		if err != nil {
+			return nil, err
+		}
+		// AssumeRoleWithWebIdentity is unsigned: the token is the proof.
+		return stscreds.NewWebIdentityRoleProvider(client, p.AWSRoleName, token,
+			func(o *stscreds.WebIdentityRoleOptions) { o.RoleSessionName = p.AWSSessionName }), nil
 	}
 	return stscreds.NewAssumeRoleProvider(client, p.AWSRoleName, func(o *stscreds.AssumeRoleOptions) {
 		o.RoleSessionName = p.AWSSessionName
 		if p.AWSExternalID != "" {
 			o.ExternalID = aws.String(p.AWSExternalID)
 		}
-	})
+	}), nil
 }
-
-// staticToken is a web identity token given in the config itself.
-type staticToken string
-
-func (t staticToken) GetIdentityToken() ([]byte, error) { return []byte(t), nil }
 
 // bearerProvider serves a fixed Bedrock API key.
 func bearerProvider(key string) bearer.TokenProvider {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,11 +61,26 @@ type credential struct {
 	quotaProject string
 }
 
+// EnvCredentials holds the credentials of deployments that configure no
+// vertex_credentials (the JSON or a path), ahead of Application Default
+// Credentials. It is how template.yaml hands a Lambda function its Workload
+// Identity Federation configuration (docs/keyless.md): an unchanged config
+// then reaches Vertex with the function's AWS role.
+const EnvCredentials = "GATEWAY_VERTEX_CREDENTIALS"
+
 // get returns the cached credential for raw (a vertex_credentials value; ""
-// means ADC), loading it on first use.
+// means EnvCredentials, then ADC), loading it on first use.
 func (c *CredentialCache) get(ctx context.Context, raw string, hc *http.Client) (*credential, error) {
+	fromEnv := false
+	if raw == "" {
+		raw = strings.TrimSpace(os.Getenv(EnvCredentials))
+		fromEnv = raw != ""
+	}
 	data, key, err := readCredentials(raw)
 	if err != nil {
+		if fromEnv {
+			err = fmt.Errorf("%s: %w", EnvCredentials, err)
+		}
 		return nil, err
 	}
 	c.mu.Lock()

@@ -323,6 +323,11 @@ func (p *Provider) betaHeader(req *llm.Request) (kept, dropped []string) {
 	return out, dropped
 }
 
+// googleRefusal matches how x/oauth2 reports a refusal from Google's STS
+// (external_account token exchange) or from the service account
+// impersonation endpoint: plain errors, not *oauth2.RetrieveError.
+var googleRefusal = regexp.MustCompile(`oauth2/google: status code (400|401|403): `)
+
 // tokenError types a failure to obtain an access token. Google's token
 // endpoint refusing the credential is an authentication error; an endpoint
 // that cannot be reached is a retryable server-side failure.
@@ -339,6 +344,10 @@ func (p *Provider) tokenError(ctx context.Context, err error) error {
 		}
 		return &llm.Error{Status: http.StatusUnauthorized, Type: llm.ErrAuthentication,
 			Message: msg, Retryable: true, Cause: err}
+	}
+	if googleRefusal.MatchString(err.Error()) {
+		return &llm.Error{Status: http.StatusUnauthorized, Type: llm.ErrAuthentication,
+			Message: "vertex: Google refused the credentials", Retryable: true, Cause: err}
 	}
 	return &llm.Error{Status: http.StatusBadGateway, Type: llm.ErrAPI,
 		Message: "vertex: could not obtain a Google access token", Retryable: true, Cause: err}

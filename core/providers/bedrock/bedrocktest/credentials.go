@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -29,6 +30,50 @@ type STS struct {
 	mu    sync.Mutex
 	calls []STSCall
 	n     atomic.Int64
+	// lifetimes, when set, are the lifetimes of successively issued
+	// credentials (the last repeats); they replace ttl.
+	lifetimes []time.Duration
+	issued    int
+	// checkToken, when set, verifies web identity tokens as the role's trust
+	// policy would.
+	checkToken func(token string) error
+}
+
+// SetLifetimes makes the credentials issued from now on valid for ttls[0],
+// then ttls[1], ... (the last one repeats), so a test can hand out
+// credentials that are already due for refresh.
+func (s *STS) SetLifetimes(ttls ...time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lifetimes, s.issued = append([]time.Duration(nil), ttls...), 0
+}
+
+// CheckWebIdentity makes AssumeRoleWithWebIdentity accept only tokens check
+// approves, as AWS does by verifying the token's signature with the
+// identity provider's keys and the role's trust policy conditions (aud,
+// sub); a rejected token is answered with InvalidIdentityToken (signature,
+// issuer) or AccessDenied, as check's error says.
+func (s *STS) CheckWebIdentity(check func(token string) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checkToken = check
+}
+
+// WebIdentityRejection is an error from a CheckWebIdentity function choosing
+// the STS error code; any other error is InvalidIdentityToken.
+type WebIdentityRejection struct{ Code, Message string }
+
+func (e *WebIdentityRejection) Error() string { return e.Code + ": " + e.Message }
+
+func (s *STS) lifetime() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.lifetimes); n > 0 {
+		ttl := s.lifetimes[min(s.issued, n-1)]
+		s.issued++
+		return ttl
+	}
+	return s.ttl
 }
 
 // STSCall is one AssumeRole* call.
@@ -36,6 +81,8 @@ type STSCall struct {
 	Action, RoleArn, RoleSessionName, ExternalID, WebIdentityToken string
 	// Rejected is the error answered ("" when credentials were issued).
 	Rejected string
+	// Issued is the access key id of the credentials issued.
+	Issued string
 }
 
 // NewSTS starts a fake STS in region that accepts calls signed with caller
@@ -94,6 +141,20 @@ func (s *STS) serve(w http.ResponseWriter, r *http.Request) {
 			fail(http.StatusBadRequest, "ValidationError", "WebIdentityToken is required")
 			return
 		}
+		s.mu.Lock()
+		check := s.checkToken
+		s.mu.Unlock()
+		if check != nil {
+			if err := check(call.WebIdentityToken); err != nil {
+				var rej *WebIdentityRejection
+				if errors.As(err, &rej) {
+					fail(http.StatusForbidden, rej.Code, rej.Message)
+				} else {
+					fail(http.StatusBadRequest, "InvalidIdentityToken", err.Error())
+				}
+				return
+			}
+		}
 	default:
 		fail(http.StatusBadRequest, "InvalidAction", "unsupported action "+call.Action)
 		return
@@ -104,10 +165,11 @@ func (s *STS) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	issued := RandomCredentials(true)
 	s.runtime.AddCredentials(issued)
+	call.Issued = issued.AccessKeyID
 	s.log(call)
 	res := stsCredentials{
 		AccessKeyID: issued.AccessKeyID, SecretAccessKey: issued.SecretAccessKey,
-		SessionToken: issued.SessionToken, Expiration: time.Now().Add(s.ttl).UTC().Format(time.RFC3339),
+		SessionToken: issued.SessionToken, Expiration: time.Now().Add(s.lifetime()).UTC().Format(time.RFC3339),
 	}
 	w.Header().Set("Content-Type", "text/xml")
 	if call.Action == "AssumeRole" {

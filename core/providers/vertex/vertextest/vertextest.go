@@ -17,7 +17,12 @@
 //     iss/aud/scope/iat/exp), the refresh-token grant (AuthorizedUserJSON) and
 //     the STS token exchange (ExternalAccountJSON).
 //   - the GCE/Cloud Run metadata server (Server.MetadataHost, for
-//     GCE_METADATA_HOST): requires Metadata-Flavor: Google.
+//     GCE_METADATA_HOST): requires Metadata-Flavor: Google; serves access
+//     tokens and Google-signed ID tokens (VerifyIDToken checks them as AWS
+//     STS would).
+//   - Workload Identity Federation from AWS (AWSExternalAccountJSON): the STS
+//     exchange of a signed GetCallerIdentity request, verified by re-signing
+//     it, and the IAM Credentials generateAccessToken endpoint.
 //
 // A seed config is pointed at the fake with api_base: <Server.URL> and either
 // vertex_credentials: <WriteServiceAccountFile path> or the environment
@@ -157,10 +162,23 @@ type Server struct {
 	assertions    []map[string]any
 	metadataScope []string
 	subjectToken  string
+	idAudiences   []string
+
+	// Workload Identity Federation from AWS (federation.go).
+	authBase         string
+	awsFed           *AWSFederation
+	federated        map[string]time.Time
+	awsExchanges     []AWSExchange
+	impersonations   int
+	awsMetadataCalls int
 
 	keyOnce sync.Once
 	key     *rsa.PrivateKey
 	keyID   string
+
+	idKeyOnce sync.Once
+	idKey     *rsa.PrivateKey
+	idKeyID   string
 }
 
 // NewServer starts a fake; it is closed by t.Cleanup.
@@ -179,7 +197,7 @@ func NewServer(t testing.TB, opts Options) *Server {
 	if acc == nil {
 		acc = DefaultAcceptedBetas
 	}
-	s := &Server{opts: opts, accept: map[string]bool{}, tokens: map[string]time.Time{}}
+	s := &Server{opts: opts, accept: map[string]bool{}, tokens: map[string]time.Time{}, federated: map[string]time.Time{}}
 	for _, b := range acc {
 		s.accept[b] = true
 	}
@@ -189,6 +207,7 @@ func NewServer(t testing.TB, opts Options) *Server {
 	t.Cleanup(auth.Close)
 	s.URL = api.URL
 	s.TokenURL = auth.URL + "/token"
+	s.authBase = auth.URL
 	s.MetadataHost = strings.TrimPrefix(auth.URL, "http://")
 	return s
 }
@@ -265,7 +284,7 @@ func (s *Server) ServiceAccountJSON() []byte {
 		"private_key_id":              s.keyID,
 		"private_key":                 string(pemKey),
 		"client_email":                s.opts.ClientEmail,
-		"client_id":                   "100000000000000000001",
+		"client_id":                   ServiceAccountID,
 		"auth_uri":                    "https://accounts.google.com/o/oauth2/auth",
 		"token_uri":                   s.TokenURL,
 		"auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
@@ -348,6 +367,14 @@ func (s *Server) serveAuth(w http.ResponseWriter, r *http.Request) {
 		s.serveMetadata(w, r)
 		return
 	}
+	if strings.HasPrefix(r.URL.Path, "/aws-metadata/") {
+		s.serveAWSMetadata(w, r)
+		return
+	}
+	if m := impersonationRE.FindStringSubmatch(r.URL.Path); m != nil && r.Method == http.MethodPost {
+		s.serveImpersonation(w, r, m[1])
+		return
+	}
 	if r.URL.Path != "/token" || r.Method != http.MethodPost {
 		http.NotFound(w, r)
 		return
@@ -373,6 +400,10 @@ func (s *Server) serveAuth(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case "urn:ietf:params:oauth:grant-type:token-exchange":
+		if r.PostForm.Get("subject_token_type") == awsSubjectTokenType {
+			s.exchangeAWS(w, r.PostForm)
+			return
+		}
 		s.mu.Lock()
 		want := s.subjectToken
 		s.mu.Unlock()
@@ -400,28 +431,9 @@ func (s *Server) verifyAssertion(a string) (map[string]any, error) {
 	if s.key == nil {
 		return nil, fmt.Errorf("no service account key issued")
 	}
-	parts := strings.Split(a, ".")
-	if len(parts) != 3 {
-		return nil, fmt.Errorf("malformed JWT")
-	}
-	var hdr struct{ Alg, Typ, Kid string }
-	if err := decodeSegment(parts[0], &hdr); err != nil {
-		return nil, fmt.Errorf("JWT header: %v", err)
-	}
-	if hdr.Alg != "RS256" || hdr.Kid != s.keyID {
-		return nil, fmt.Errorf("JWT header alg %q kid %q", hdr.Alg, hdr.Kid)
-	}
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	claims, err := verifyRS256(a, &s.key.PublicKey, s.keyID)
 	if err != nil {
-		return nil, fmt.Errorf("JWT signature encoding: %v", err)
-	}
-	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if err := rsa.VerifyPKCS1v15(&s.key.PublicKey, crypto.SHA256, sum[:], sig); err != nil {
-		return nil, fmt.Errorf("Invalid JWT Signature.")
-	}
-	var claims map[string]any
-	if err := decodeSegment(parts[1], &claims); err != nil {
-		return nil, fmt.Errorf("JWT claims: %v", err)
+		return nil, err
 	}
 	now := time.Now()
 	iat, _ := claims["iat"].(float64)
@@ -457,6 +469,8 @@ func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		writeJSON(w, http.StatusOK, map[string]any{
 			"access_token": tok, "expires_in": int(life / time.Second), "token_type": "Bearer"})
+	case "instance/service-accounts/default/identity":
+		s.serveIdentity(w, r)
 	case "project/project-id":
 		w.Header().Set("Content-Type", "application/text")
 		fmt.Fprint(w, s.opts.Project)
@@ -470,6 +484,8 @@ func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 	}
 }
+
+var impersonationRE = regexp.MustCompile(`^/v1/projects/-/serviceAccounts/([^/:]+):generateAccessToken$`)
 
 var pathRE = regexp.MustCompile(`^/v1/projects/([^/]+)/locations/([^/]+)/publishers/anthropic/models/([^/:]+):(rawPredict|streamRawPredict)$`)
 
@@ -727,6 +743,35 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, idx int, c *Call
 			return
 		}
 	}
+}
+
+// verifyRS256 checks a JWT's header (RS256 with key id kid) and signature
+// with key, and returns its claims.
+func verifyRS256(token string, key *rsa.PublicKey, kid string) (map[string]any, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("malformed JWT")
+	}
+	var hdr struct{ Alg, Typ, Kid string }
+	if err := decodeSegment(parts[0], &hdr); err != nil {
+		return nil, fmt.Errorf("JWT header: %v", err)
+	}
+	if hdr.Alg != "RS256" || hdr.Kid != kid {
+		return nil, fmt.Errorf("JWT header alg %q kid %q", hdr.Alg, hdr.Kid)
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		return nil, fmt.Errorf("JWT signature encoding: %v", err)
+	}
+	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if err := rsa.VerifyPKCS1v15(key, crypto.SHA256, sum[:], sig); err != nil {
+		return nil, fmt.Errorf("Invalid JWT Signature.")
+	}
+	var claims map[string]any
+	if err := decodeSegment(parts[1], &claims); err != nil {
+		return nil, fmt.Errorf("JWT claims: %v", err)
+	}
+	return claims, nil
 }
 
 func hasScope(s string) bool { return slices.Contains(strings.Fields(s), Scope) }
