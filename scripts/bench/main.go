@@ -127,7 +127,7 @@ type result struct {
 const body = `{"model":"claude-sonnet","max_tokens":256,"stream":true,"messages":[{"role":"user","content":"Say hello"}]}`
 
 func load(tg *target, d time.Duration, conc int) result {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc * 2, MaxIdleConns: conc * 2}}
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: conc * 2, MaxIdleConns: conc * 2}}
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	var mu sync.Mutex
@@ -149,10 +149,15 @@ func load(tg *target, d time.Duration, conc int) result {
 				req.Header.Set("anthropic-version", "2023-06-01")
 				resp, err := client.Do(req)
 				if err != nil {
-					errs.Add(1)
+					if errs.Add(1) == 1 {
+						fmt.Fprintln(os.Stderr, tg.name+":", err)
+					}
 					continue
 				}
-				b, _ := io.ReadAll(resp.Body)
+				b, err := io.ReadAll(resp.Body)
+				if err != nil && errs.Load() == 0 {
+					fmt.Fprintln(os.Stderr, tg.name+": reading:", err)
+				}
 				resp.Body.Close()
 				if resp.StatusCode != 200 || !bytes.Contains(b, []byte("message_stop")) {
 					errs.Add(1)
