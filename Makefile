@@ -36,7 +36,7 @@ vet:
 	$(GO) vet $(PKGS)
 
 unit:
-	$(GO) test -race -count=1 $(PKGS)
+	bash scripts/test-services.sh $(GO) test -race -count=1 $(PKGS)
 
 bench: bench-go bench-load
 

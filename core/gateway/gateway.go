@@ -19,7 +19,10 @@ import (
 	"github.com/claude-gateway/claude-gateway/core/providers/vertex"
 	"github.com/claude-gateway/claude-gateway/core/router"
 	"github.com/claude-gateway/claude-gateway/core/server"
-	"github.com/claude-gateway/claude-gateway/core/store/memory"
+	"github.com/claude-gateway/claude-gateway/core/spend"
+	"github.com/claude-gateway/claude-gateway/core/spend/pricing"
+	"github.com/claude-gateway/claude-gateway/core/spend/spendapi"
+	"github.com/claude-gateway/claude-gateway/core/store/selector"
 )
 
 // Options tune Build.
@@ -31,6 +34,11 @@ type Options struct {
 	Getenv func(string) string
 	// PingInterval overrides the SSE keep-alive interval (tests).
 	PingInterval time.Duration
+	// Platform is "lambda", "cloudrun" or "local": it picks the default state
+	// store (DynamoDB, Firestore, the embedded file) and the spend recorder
+	// (synchronous on Lambda, whose instances freeze after each response).
+	// Empty means an embedded library use (tests): the memory store.
+	Platform string
 }
 
 // Gateway is the built handler and what must be closed with it.
@@ -79,21 +87,50 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 		}
 		deps = append(deps, &router.Deployment{Config: d, Provider: p})
 	}
-	store := memory.New(nil)
+	getenv := opts.Getenv
+	if opts.Platform == "" {
+		getenv = func(k string) string {
+			if v := opts.Getenv(k); v != "" || k != "GATEWAY_STATE_STORE" || cfg.General.StateStore != "" {
+				return v
+			}
+			return "memory"
+		}
+	}
+	state, err := selector.New(ctx, cfg, selector.Options{Platform: opts.Platform, Getenv: getenv, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("state store: %w", err)
+	}
+	g := &Gateway{}
+	g.closers = append(g.closers, func(context.Context) error { return state.Close() })
+	pricer := pricing.New(nil, log)
+	rec, closeRec := selector.NewRecorder(opts.Platform, state.Spend, log)
+	// Closers run in reverse: router writes drain, then spend flushes, then the store closes.
+	g.closers = append(g.closers, closeRec)
 	rt := router.New(deps, cfg.Router, router.Options{
-		Store: store, Logger: log, Litellm: &cfg.Litellm, FailClosed: cfg.General.StateFailClosed,
+		Store: state.Store, Logger: log, Litellm: &cfg.Litellm, Pricer: pricer,
+		FailClosed: cfg.General.StateFailClosed,
 	})
+	g.closers = append(g.closers, rt.Drain)
 	srv := server.New(server.Options{
 		Router:       rt,
 		MasterKey:    cfg.MasterKey(),
 		Logger:       log,
+		Recorder:     rec,
+		Pricer:       pricer,
 		MaxBodyBytes: cfg.General.MaxRequestBodyBytes,
 		Debug:        cfg.General.Debug,
 		PingInterval: opts.PingInterval,
+		Extra:        spendapi.Handlers(state.Spend, spendapi.Options{Logger: log}),
+		HealthExtra: func(context.Context) map[string]any {
+			out := map[string]any{"state_store": state.Store.Stats()}
+			if s, ok := rec.(interface{ Stats() spend.Stats }); ok {
+				out["spend_recorder"] = s.Stats()
+			}
+			return out
+		},
 	})
-	g := &Gateway{Handler: srv, Router: rt}
-	// Background state writes (cooldowns, token counts, pins) finish before exit.
-	g.closers = append(g.closers, rt.Drain)
+	g.Handler, g.Router = srv, rt
+	log.Info("state store", "backend", state.Backend)
 	return g, nil
 }
 

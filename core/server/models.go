@@ -63,9 +63,13 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 			unhealthy++
 		}
 	}
-	writeJSON(w, 200, map[string]any{
-		"healthy_count": healthy, "unhealthy_count": unhealthy, "deployments": states,
-	})
+	out := map[string]any{"healthy_count": healthy, "unhealthy_count": unhealthy, "deployments": states}
+	if s.opts.HealthExtra != nil {
+		for k, v := range s.opts.HealthExtra(r.Context()) {
+			out[k] = v
+		}
+	}
+	writeJSON(w, 200, out)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -48,6 +49,8 @@ type Options struct {
 	Debug bool
 	// Extra registers more routes (e.g. spend endpoints) behind the same auth.
 	Extra map[string]http.Handler
+	// HealthExtra adds fields to GET /health (state store, spend recorder).
+	HealthExtra func(ctx context.Context) map[string]any
 }
 
 // Server is the gateway's http.Handler.

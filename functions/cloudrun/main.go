@@ -23,6 +23,7 @@ import (
 	"github.com/claude-gateway/claude-gateway/core/gateway"
 	"github.com/claude-gateway/claude-gateway/core/logging"
 	"github.com/claude-gateway/claude-gateway/core/recovery"
+	"github.com/claude-gateway/claude-gateway/core/store/selector"
 )
 
 // drainTimeout fits Cloud Run's 10 s between SIGTERM and SIGKILL.
@@ -50,7 +51,11 @@ func run() int {
 		return 1
 	}
 	cfg := loaded.Config
-	gw, err := gateway.Build(ctx, cfg, gateway.Options{Logger: log, Getenv: loaded.Getenv})
+	platform := selector.PlatformLocal
+	if os.Getenv("K_SERVICE") != "" { // set by Cloud Run
+		platform = selector.PlatformCloudRun
+	}
+	gw, err := gateway.Build(ctx, cfg, gateway.Options{Logger: log, Getenv: loaded.Getenv, Platform: platform})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		return 1

@@ -107,7 +107,8 @@ func startServer(t *testing.T, yaml string) (*exec.Cmd, string, *bytes.Buffer) {
 	cmd := exec.Command(bin)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.Env = append(os.Environ(), "PORT="+port, "GATEWAY_CONFIG="+writeConfig(t, yaml))
+	cmd.Env = append(os.Environ(), "PORT="+port, "GATEWAY_CONFIG="+writeConfig(t, yaml),
+		"GATEWAY_STATE_FILE="+filepath.Join(t.TempDir(), "state.db"))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

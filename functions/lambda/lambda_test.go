@@ -87,7 +87,7 @@ func fnOptions(t *testing.T, logs *syncBuffer, env ...string) runtimeapi.Options
 	return runtimeapi.Options{
 		Bootstrap: bootstrapPath,
 		TaskRoot:  t.TempDir(),
-		Env:       append([]string{"GATEWAY_CONFIG=" + testConfig(t, "config.yaml"), "GATEWAY_MASTER_KEY=sk-local-dev"}, env...),
+		Env:       append([]string{"GATEWAY_CONFIG=" + testConfig(t, "config.yaml"), "GATEWAY_MASTER_KEY=sk-local-dev", "GATEWAY_STATE_STORE=memory"}, env...),
 		Stdout:    logs,
 		Stderr:    logs,
 		Timeout:   time.Minute,
@@ -466,7 +466,7 @@ func BenchmarkColdStart(b *testing.B) {
 	var total time.Duration
 	for b.Loop() {
 		in, err := runtimeapi.Start(runtimeapi.Options{Bootstrap: bootstrapPath, TaskRoot: dir,
-			Env: []string{"GATEWAY_CONFIG=" + cfg, "GATEWAY_MASTER_KEY=sk-local-dev"}})
+			Env: []string{"GATEWAY_CONFIG=" + cfg, "GATEWAY_MASTER_KEY=sk-local-dev", "GATEWAY_STATE_STORE=memory"}})
 		if err != nil {
 			b.Fatal(err)
 		}

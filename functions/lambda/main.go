@@ -33,6 +33,7 @@ import (
 	"github.com/claude-gateway/claude-gateway/core/gateway"
 	"github.com/claude-gateway/claude-gateway/core/logging"
 	"github.com/claude-gateway/claude-gateway/core/recovery"
+	"github.com/claude-gateway/claude-gateway/core/store/selector"
 )
 
 // Event modes selected by GATEWAY_LAMBDA_MODE.
@@ -76,7 +77,7 @@ func run() int {
 			"(or master_key in the config); refusing to serve a public URL without one")
 		return 1
 	}
-	gw, err := gateway.Build(ctx, loaded.Config, gateway.Options{Logger: log, Getenv: loaded.Getenv})
+	gw, err := gateway.Build(ctx, loaded.Config, gateway.Options{Logger: log, Getenv: loaded.Getenv, Platform: selector.PlatformLambda})
 	if err != nil {
 		log.Error("init: " + err.Error())
 		return 1

@@ -311,7 +311,8 @@ func TestRunsLikeCloudRun(t *testing.T) {
 	cmd := exec.Command(filepath.Join(root, Entrypoint))
 	cmd.Dir = filepath.Join(root, cf.Config.WorkingDir)
 	// Cloud Run's environment: the image's, PORT, and the service's variables.
-	cmd.Env = append(append([]string{}, cf.Config.Env...), "PORT="+port, "K_SERVICE=claude-gateway", "K_REVISION=claude-gateway-00001", "GATEWAY_MASTER_KEY=sk-test")
+	cmd.Env = append(append([]string{}, cf.Config.Env...), "PORT="+port, "K_SERVICE=claude-gateway", "K_REVISION=claude-gateway-00001", "GATEWAY_MASTER_KEY=sk-test",
+		"GATEWAY_STATE_STORE=memory") // Firestore needs Google credentials this test does not have
 	if os.Geteuid() == 0 {
 		// As the image's USER, so write permissions are really enforced
 		// (t.TempDir's own directories are private to root: open them).

@@ -53,6 +53,11 @@ func run() int {
 		return 1
 	}
 	env := []string{"GATEWAY_LAMBDA_MODE=" + *mode}
+	if os.Getenv("GATEWAY_STATE_STORE") == "" {
+		// On Lambda the default store is DynamoDB; locally there is none, and
+		// the pool's instances cannot share one embedded file.
+		env = append(env, "GATEWAY_STATE_STORE=memory")
+	}
 	if *config != "" {
 		abs, err := filepath.Abs(*config)
 		if err != nil {
