@@ -126,3 +126,17 @@ general_settings:
 func startGatewayB(b *testing.B, yaml string) *httptest.Server {
 	return startGatewayTB(b, yaml, gateway.Options{})
 }
+
+// BenchmarkStreamGatewayEmbedded is BenchmarkStreamGateway with the local
+// default state store (the embedded file) recording every request's spend.
+func BenchmarkStreamGatewayEmbedded(b *testing.B) {
+	up := benchUpstream(b)
+	file := b.TempDir() + "/state.db"
+	gw := startGatewayTB(b, anthropicConfig(up.URL), gateway.Options{Platform: "local", Getenv: func(k string) string {
+		if k == "GATEWAY_STATE_FILE" {
+			return file
+		}
+		return ""
+	}})
+	benchLoad(b, gw.URL)
+}

@@ -103,7 +103,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 	g := &Gateway{}
 	g.closers = append(g.closers, func(context.Context) error { return state.Close() })
 	pricer := pricing.New(nil, log)
-	rec, closeRec := selector.NewRecorder(opts.Platform, state.Spend, log)
+	rec, closeRec := state.Recorder(opts.Platform, log)
 	// Closers run in reverse: router writes drain, then spend flushes, then the store closes.
 	g.closers = append(g.closers, closeRec)
 	rt := router.New(deps, cfg.Router, router.Options{

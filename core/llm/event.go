@@ -31,3 +31,12 @@ type Response struct {
 	// Body is the Anthropic-shaped JSON body.
 	Body []byte
 }
+
+// Buffered is implemented by streams that can tell whether their next event
+// is already at hand (read from the network, not yet returned). The server
+// then writes several events before one flush, flushing whenever the next
+// Next would wait on the upstream: the client still gets every event as soon
+// as the gateway has it, with fewer system calls when events arrive together.
+type Buffered interface {
+	Buffered() bool
+}

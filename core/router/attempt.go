@@ -153,3 +153,12 @@ func errorFromEvent(ev llm.Event) *llm.Error {
 	return &llm.Error{Status: status, Type: t, Message: gjson.GetBytes(ev.Data, "error.message").String(),
 		Body: ev.Data, Retryable: llm.RetryableStatus(status)}
 }
+
+// Buffered implements llm.Buffered for the wrapped stream.
+func (p *peeked) Buffered() bool {
+	if p.has {
+		return true
+	}
+	b, ok := p.Stream.(llm.Buffered)
+	return ok && b.Buffered()
+}

@@ -32,7 +32,11 @@ type eventWriter struct {
 // write encodes one upstream event with enc and sends it, flushed. It
 // reports false once the client is gone. An event that encodes to nothing
 // (an OpenAI stream has no chunk for some Anthropic events) writes nothing.
-func (ew *eventWriter) write(enc func([]byte) []byte) bool {
+func (ew *eventWriter) write(enc func([]byte) []byte) bool { return ew.send(enc, true) }
+
+// send is write with the flush optional: the relay skips it while the next
+// upstream event is already at hand, and flushes before it would wait.
+func (ew *eventWriter) send(enc func([]byte) []byte, flush bool) bool {
 	ew.mu.Lock()
 	defer ew.mu.Unlock()
 	if ew.gone {
@@ -46,9 +50,11 @@ func (ew *eventWriter) write(enc func([]byte) []byte) bool {
 		ew.gone = true
 		return false
 	}
-	// The lambdaurl writer has no Flush but writes through; ignore ErrNotSupported.
-	_ = ew.rc.Flush()
-	ew.last.Store(int64(time.Since(ew.epoch)))
+	if flush {
+		// The lambdaurl writer has no Flush but writes through; ignore ErrNotSupported.
+		_ = ew.rc.Flush()
+		ew.last.Store(int64(time.Since(ew.epoch)))
+	}
 	return true
 }
 
@@ -141,6 +147,7 @@ func (s *Server) writeStream(ctx context.Context, w http.ResponseWriter, c *call
 	stop := ew.keepAlive(s.opts.PingInterval, enc.ping())
 	defer stop()
 
+	buffered, _ := st.(llm.Buffered)
 	first, stopped := true, false
 	for {
 		ev, err := st.Next(ctx)
@@ -161,7 +168,8 @@ func (s *Server) writeStream(ctx context.Context, w http.ResponseWriter, c *call
 		case "error":
 			c.errType = gjson.GetBytes(ev.Data, "error.type").String()
 		}
-		if !ew.write(func(dst []byte) []byte { return enc.event(dst, ev) }) {
+		flush := buffered == nil || !buffered.Buffered()
+		if !ew.send(func(dst []byte) []byte { return enc.event(dst, ev) }, flush) {
 			c.gone = true
 			return
 		}

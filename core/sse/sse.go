@@ -136,3 +136,15 @@ var PingEvent = llm.Event{Type: "ping", Data: []byte(`{"type": "ping"}`)}
 
 // String is for debugging.
 func String(ev llm.Event) string { return fmt.Sprintf("%s %s", ev.Type, ev.Data) }
+
+// Buffered reports whether a whole event (up to its blank line) is already
+// read and waiting to be parsed, so that Next will not wait on the network.
+// A partial event does not count: the caller must flush before waiting for it.
+func (r *Reader) Buffered() bool {
+	n := r.r.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := r.r.Peek(n)
+	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\r\n\r\n"))
+}

@@ -48,3 +48,22 @@ func TestAppendRoundTrip(t *testing.T) {
 		t.Fatalf("got %v %v", got, err)
 	}
 }
+
+func TestBufferedOnlyForWholeEvents(t *testing.T) {
+	pr, pw := io.Pipe()
+	rd := NewReader(pr)
+	go pw.Write([]byte("event: a\ndata: 1\n\nevent: b\ndata: 2\n\nevent: c\ndata: "))
+	if _, err := rd.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if !rd.Buffered() {
+		t.Error("second whole event not reported as buffered")
+	}
+	if _, err := rd.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if rd.Buffered() {
+		t.Error("a partial event reported as buffered: the caller would wait without flushing")
+	}
+	pw.Close()
+}

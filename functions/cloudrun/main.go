@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // served only when GATEWAY_PPROF_ADDR is set
 	"os"
 	"os/signal"
 	"syscall"
@@ -70,6 +71,10 @@ func run() int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		return 1
+	}
+	if addr := os.Getenv("GATEWAY_PPROF_ADDR"); addr != "" {
+		// Profiling for operators and benchmarks, on its own (loopback) listener only.
+		go func() { log.Warn("pprof stopped", "error", http.ListenAndServe(addr, http.DefaultServeMux).Error()) }()
 	}
 	srv := &http.Server{Handler: recovery.Handler(gw, log), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
 	serveErr := make(chan error, 1)

@@ -227,3 +227,6 @@ func (s *stream) Next(ctx context.Context) (llm.Event, error) {
 }
 
 func (s *stream) Close() error { return s.body.Close() }
+
+// Buffered implements llm.Buffered.
+func (s *stream) Buffered() bool { return s.r.Buffered() }

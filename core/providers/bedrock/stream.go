@@ -113,3 +113,7 @@ func eventType(data []byte) string {
 	}
 	return gjson.GetBytes(data, "type").String()
 }
+
+// Buffered implements llm.Buffered: a held first event or a decoded one
+// waiting in the SDK's channel.
+func (s *stream) Buffered() bool { return s.hasFirst || len(s.es.Events()) > 0 }

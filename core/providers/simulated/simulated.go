@@ -325,3 +325,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// Buffered implements llm.Buffered: the next event is ready when no pacing delay is due.
+func (s *stream) Buffered() bool { return !s.closed && s.wait <= 0 }

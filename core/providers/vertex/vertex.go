@@ -483,3 +483,6 @@ var statusForType = map[string]int{
 	llm.ErrOverloaded:     529,
 	llm.ErrTimeout:        http.StatusGatewayTimeout,
 }
+
+// Buffered implements llm.Buffered.
+func (s *stream) Buffered() bool { return s.r.Buffered() }

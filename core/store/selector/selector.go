@@ -300,3 +300,15 @@ func retentionOf(env string, cfgVal any) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// Recorder is NewRecorder tuned to the opened backend: the local ones
+// (embedded, memory) take batches of up to 1000 records, since each batch is
+// one file commit (an fsync) whatever its size; remote stores keep the
+// recorder's default batch.
+func (s *State) Recorder(platform string, log *slog.Logger) (spend.Recorder, func(context.Context) error) {
+	if platform != PlatformLambda && (s.Backend == Embedded || s.Backend == Memory) {
+		r := spend.NewBatchRecorder(s.Spend, spend.BatchOptions{Logger: log, BatchSize: 1000})
+		return r, r.Close
+	}
+	return NewRecorder(platform, s.Spend, log)
+}
