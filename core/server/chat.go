@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -45,20 +44,8 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	res, err := s.router.Route(ctx, c.req)
-	c.res = res
-	s.setRouteHeaders(w.Header(), res, c)
-	if err != nil {
-		var le *llm.Error
-		if !errors.As(err, &le) {
-			le = &llm.Error{Status: 500, Type: llm.ErrAPI, Message: err.Error()}
-		}
-		c.fail(le)
-		if r.Context().Err() != nil {
-			c.gone = true
-			return
-		}
-		s.writeError(w, r, le)
+	res, ok := s.route(ctx, w, r, c)
+	if !ok {
 		return
 	}
 	if res.Stream != nil {

@@ -145,20 +145,8 @@ func (s *Server) serveAnthropic(w http.ResponseWriter, r *http.Request, kind llm
 
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	res, err := s.router.Route(ctx, c.req)
-	c.res = res
-	s.setRouteHeaders(w.Header(), res, c)
-	if err != nil {
-		var le *llm.Error
-		if !errors.As(err, &le) {
-			le = &llm.Error{Status: 500, Type: llm.ErrAPI, Message: err.Error()}
-		}
-		c.fail(le)
-		if r.Context().Err() != nil {
-			c.gone = true
-			return
-		}
-		s.writeError(w, r, le)
+	res, ok := s.route(ctx, w, r, c)
+	if !ok {
 		return
 	}
 	if res.Stream != nil {
@@ -166,6 +154,29 @@ func (s *Server) serveAnthropic(w http.ResponseWriter, r *http.Request, kind llm
 		return
 	}
 	s.writeResponse(w, c, res.Response)
+}
+
+// route sends c's request through the router and sets the routing headers.
+// On failure it answers the client (in the endpoint's error shape) and
+// reports false; a client that already left gets nothing.
+func (s *Server) route(ctx context.Context, w http.ResponseWriter, r *http.Request, c *call) (*router.Result, bool) {
+	res, err := s.router.Route(ctx, c.req)
+	c.res = res
+	s.setRouteHeaders(w.Header(), res, c)
+	if err == nil {
+		return res, true
+	}
+	var le *llm.Error
+	if !errors.As(err, &le) {
+		le = &llm.Error{Status: 500, Type: llm.ErrAPI, Message: err.Error()}
+	}
+	c.fail(le)
+	if r.Context().Err() != nil {
+		c.gone = true
+		return res, false
+	}
+	s.writeError(w, r, le)
+	return res, false
 }
 
 // setRouteHeaders tells the client what routing did.
