@@ -131,6 +131,11 @@ func Load(ctx context.Context, opts Options) (*Loaded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config (%s): %w", source, err)
 	}
+	if key := get(MasterKeyVars[0]); key != "" && cfg.MasterKey() == "" {
+		// A config that names no key takes GATEWAY_MASTER_KEY from the
+		// environment (as Cloud Run's secret mount gives it).
+		cfg.General.MasterKey = key
+	}
 	if key, ok := overlay[MasterKeyVars[0]]; ok {
 		switch cfg.MasterKey() {
 		case "":

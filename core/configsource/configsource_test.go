@@ -264,3 +264,20 @@ func TestLoadDoesNotTouchTheProcessEnvironment(t *testing.T) {
 		t.Fatal("Load wrote the key into the process environment")
 	}
 }
+
+func TestEnvMasterKeyWhenConfigNamesNone(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/c.yaml"
+	if err := os.WriteFile(path, []byte("model_list:\n - model_name: a\n   litellm_params: {model: simulated/x}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, env := range []map[string]string{{"GATEWAY_MASTER_KEY": "sk-env"}, {}} {
+		loaded, err := Load(context.Background(), Options{Path: path, LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := loaded.Config.MasterKey(); got != env["GATEWAY_MASTER_KEY"] {
+			t.Errorf("env %v: master key %q", env, got)
+		}
+	}
+}

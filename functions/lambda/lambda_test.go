@@ -363,7 +363,7 @@ func TestErrorsKeepAnthropicShape(t *testing.T) {
 
 // A public URL with AuthType NONE must not come up without a master key.
 func TestInitRefusesNoMasterKey(t *testing.T) {
-	in, logs := startFunction(t, "GATEWAY_CONFIG="+testConfig(t, "no-master-key.yaml"))
+	in, logs := startFunction(t, "GATEWAY_CONFIG="+testConfig(t, "no-master-key.yaml"), "GATEWAY_MASTER_KEY=")
 	resp, err := in.Invoke(context.Background(), event(t, runtimeapi.FormatFunctionURL, messagesRequest(t, "claude-haiku", false)))
 	if err == nil {
 		io.Copy(io.Discard, resp.Body)
