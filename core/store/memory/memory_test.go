@@ -1,7 +1,10 @@
 package memory
 
 import (
+	"fmt"
+
 	"context"
+	"github.com/claude-gateway/claude-gateway/core/spend"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -42,5 +45,26 @@ func TestIncrLimitAndExpiry(t *testing.T) {
 	now = now.Add(2 * time.Second)
 	if e, _ := s.Get(ctx, []string{"cool"}); e[0].Found() {
 		t.Fatal("expired entry still found")
+	}
+}
+
+func TestSpendStoreBounded(t *testing.T) {
+	s := NewSpendStore()
+	s.max = 3
+	base := time.Unix(1000, 0)
+	for i := 0; i < 5; i++ {
+		r := spend.Record{CallID: fmt.Sprintf("id-%d", i), StartTime: base.Add(time.Duration(i) * time.Second)}
+		if err := s.PutSpend(context.Background(), []spend.Record{r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(s.byID) != 3 || len(s.keys) != 3 {
+		t.Fatalf("kept %d records, %d keys, want 3", len(s.byID), len(s.keys))
+	}
+	if _, ok := s.byID["id-0"]; ok {
+		t.Error("oldest record kept")
+	}
+	if _, ok := s.byID["id-4"]; !ok {
+		t.Error("newest record dropped")
 	}
 }

@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/claude-gateway/claude-gateway/core/spend"
@@ -15,11 +16,16 @@ type SpendStore struct {
 	mu   sync.RWMutex
 	byID map[string]spend.Record
 	keys []string // sort keys, ascending
+	max  int
 }
 
-// NewSpendStore returns an empty spend store.
+// MaxSpendRecords bounds the memory store: past it the oldest records go, so
+// a long-running process on the memory store does not grow without end.
+const MaxSpendRecords = 100_000
+
+// NewSpendStore returns an empty spend store holding at most MaxSpendRecords.
 func NewSpendStore() *SpendStore {
-	return &SpendStore{byID: map[string]spend.Record{}}
+	return &SpendStore{byID: map[string]spend.Record{}, max: MaxSpendRecords}
 }
 
 var _ spend.Store = (*SpendStore)(nil)
@@ -38,6 +44,12 @@ func (s *SpendStore) PutSpend(_ context.Context, recs []spend.Record) error {
 		s.keys = append(s.keys, "")
 		copy(s.keys[i+1:], s.keys[i:])
 		s.keys[i] = k
+	}
+	if over := len(s.keys) - s.max; s.max > 0 && over > 0 {
+		for _, k := range s.keys[:over] {
+			delete(s.byID, k[strings.IndexByte(k, '#')+1:])
+		}
+		s.keys = append(s.keys[:0:0], s.keys[over:]...)
 	}
 	return nil
 }
