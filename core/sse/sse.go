@@ -34,6 +34,9 @@ var ErrEventTooLarge = errors.New("sse: event too large")
 // data are skipped. An event with no "event:" line takes its name from the
 // data's "type" field (Anthropic always sets both). At the end of input it
 // returns io.EOF; a partial event at the end returns io.ErrUnexpectedEOF.
+//
+// The returned Data is the event's own copy; lines are otherwise parsed in
+// place in the read buffer (one allocation per event on the hot path).
 func (r *Reader) Next() (llm.Event, error) {
 	var ev llm.Event
 	var data []byte
@@ -53,7 +56,7 @@ func (r *Reader) Next() (llm.Event, error) {
 			}
 			ev.Data = data
 			if ev.Type == "" {
-				ev.Type = gjson.GetBytes(data, "type").String()
+				ev.Type = eventName([]byte(gjson.GetBytes(data, "type").Str))
 			}
 			return ev, nil
 		}
@@ -67,7 +70,7 @@ func (r *Reader) Next() (llm.Event, error) {
 		}
 		switch string(name) {
 		case "event":
-			ev.Type = string(value)
+			ev.Type = eventName(value)
 		case "data":
 			if data != nil {
 				data = append(data, '\n')
@@ -75,39 +78,56 @@ func (r *Reader) Next() (llm.Event, error) {
 			if len(data)+len(value) > MaxEventBytes {
 				return llm.Event{}, ErrEventTooLarge
 			}
-			data = append(data, value...)
 			if data == nil {
-				data = []byte{}
+				data = make([]byte, 0, len(value))
 			}
+			data = append(data, value...)
 		}
 	}
 }
 
-// readLine returns one line without its terminator (\n, \r\n or \r is not
-// supported alone: Anthropic and Vertex use \n). The slice is a fresh copy.
-func (r *Reader) readLine() ([]byte, error) {
-	var line []byte
-	for {
-		chunk, err := r.r.ReadSlice('\n')
-		line = append(line, chunk...)
-		if len(line) > MaxEventBytes {
-			return nil, ErrEventTooLarge
-		}
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err != nil {
-			if err == io.EOF && len(line) > 0 {
-				return nil, io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
-		line = line[:len(line)-1]
-		if n := len(line); n > 0 && line[n-1] == '\r' {
-			line = line[:n-1]
-		}
-		return line, nil
+// knownEvents interns Anthropic's event names, so naming an event allocates nothing.
+var knownEvents = map[string]string{
+	"message_start": "message_start", "content_block_start": "content_block_start",
+	"content_block_delta": "content_block_delta", "content_block_stop": "content_block_stop",
+	"message_delta": "message_delta", "message_stop": "message_stop", "ping": "ping", "error": "error",
+}
+
+// eventName returns name as a string, interned when it is one of Anthropic's.
+func eventName(name []byte) string {
+	if n, ok := knownEvents[string(name)]; ok {
+		return n
 	}
+	return string(name)
+}
+
+// readLine returns one line without its terminator ("\n" or "\r\n"). The
+// slice points into the read buffer and is valid until the next read, unless
+// the line was longer than the buffer (then it is a fresh copy).
+func (r *Reader) readLine() ([]byte, error) {
+	line, err := r.r.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		long := append([]byte(nil), line...)
+		for err == bufio.ErrBufferFull {
+			line, err = r.r.ReadSlice('\n')
+			long = append(long, line...)
+			if len(long) > MaxEventBytes {
+				return nil, ErrEventTooLarge
+			}
+		}
+		line = long
+	}
+	if err != nil {
+		if err == io.EOF && len(line) > 0 {
+			return nil, io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, nil
 }
 
 // Append appends one event in wire form to dst.

@@ -67,3 +67,31 @@ func TestBufferedOnlyForWholeEvents(t *testing.T) {
 	}
 	pw.Close()
 }
+
+func TestReaderLongLines(t *testing.T) {
+	long := strings.Repeat("x", 20000)
+	in := "event: message_delta\ndata: {\"t\":\"" + long + "\"}\n\nevent: custom_event\ndata: 1\n\n"
+	rd := NewReader(iotest.HalfReader(strings.NewReader(in)))
+	ev, err := rd.Next()
+	if err != nil || ev.Type != "message_delta" || string(ev.Data) != `{"t":"`+long+`"}` {
+		t.Fatalf("long event: %v %s %d bytes", err, ev.Type, len(ev.Data))
+	}
+	ev, err = rd.Next()
+	if err != nil || ev.Type != "custom_event" || string(ev.Data) != "1" {
+		t.Fatalf("after long event: %v %q %q", err, ev.Type, ev.Data)
+	}
+}
+
+func BenchmarkReaderEvent(b *testing.B) {
+	one := "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" there\"}}\n\n"
+	in := strings.Repeat(one, 1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		rd := NewReader(strings.NewReader(in))
+		for {
+			if _, err := rd.Next(); err != nil {
+				break
+			}
+		}
+	}
+}

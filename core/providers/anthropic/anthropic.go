@@ -143,7 +143,7 @@ func (p *Provider) do(ctx context.Context, req *llm.Request) (*http.Response, er
 	if kept, _ := betas.Default().Filter(config.ProviderAnthropic, req.Betas); len(kept) > 0 {
 		hreq.Header.Set("anthropic-beta", strings.Join(kept, ","))
 	}
-	resp, err := p.client.Do(hreq)
+	resp, err := p.roundTrip(hreq)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -230,3 +230,19 @@ func (s *stream) Close() error { return s.body.Close() }
 
 // Buffered implements llm.Buffered.
 func (s *stream) Buffered() bool { return s.r.Buffered() }
+
+// roundTrip sends one API call. A plain client (no timeout, cookies or
+// redirect policy: the default here) goes straight to its transport: an API
+// POST is never redirected, and skipping http.Client's redirect bookkeeping
+// saves work on every request.
+func (p *Provider) roundTrip(req *http.Request) (*http.Response, error) {
+	c := p.client
+	if c.Timeout == 0 && c.Jar == nil && c.CheckRedirect == nil {
+		t := c.Transport
+		if t == nil {
+			t = http.DefaultTransport
+		}
+		return t.RoundTrip(req)
+	}
+	return c.Do(req)
+}
