@@ -16,7 +16,7 @@ BUNDLE_CONFIG ?= $(firstword $(wildcard config.yaml) config.example.yaml)
 LAMBDA_FLAGS  := -tags lambda.norpc -trimpath -ldflags="-s -w"
 
 .PHONY: all build run test fmt-check vet unit bench bench-go bench-load clean \
-	lambda lambda-local build-GatewayFunction image deploy-aws deploy-gcp
+	lambda lambda-local build-GatewayFunction image deploy-aws deploy-gcp smoke-claude-code
 
 all: build
 
@@ -72,6 +72,10 @@ image:
 	mkdir -p bin/image
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags="-s -w" -o bin/image/gateway ./functions/cloudrun
 	$(GO) run ./infra/image/buildimage -binary bin/image/gateway -config $(BUNDLE_CONFIG) -arch $(IMAGE_ARCH) -o $(IMAGE_TAR)
+
+# The real Claude Code CLI (npm) against a local gateway; not part of `make test`.
+smoke-claude-code:
+	bash scripts/claude-code-smoke.sh
 
 deploy-aws:
 	bash scripts/deploy-aws.sh
