@@ -273,7 +273,8 @@ func (s *Server) finish(r *http.Request, c *call) {
 			}
 		}
 	}
-	if s.opts.Recorder != nil && c.req != nil {
+	// Every authenticated call is recorded, refused and malformed ones too.
+	if s.opts.Recorder != nil {
 		s.opts.Recorder.Record(context.WithoutCancel(r.Context()), rec)
 	}
 	s.log.Info("request",
