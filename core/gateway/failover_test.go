@@ -1,0 +1,73 @@
+package gateway_test
+
+import (
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/claude-gateway/claude-gateway/core/gateway"
+	"github.com/tidwall/gjson"
+)
+
+// Through the HTTP server: one deployment failing, the other healthy: no
+// client-visible error, and the headers say what happened.
+func TestFailoverThroughServer(t *testing.T) {
+	for _, status := range []int{429, 500, 529} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			gw := startGateway(t, `
+model_list:
+  - model_name: claude-sonnet
+    litellm_params: {model: simulated/broken, failure_rate: 1, failure_status: `+strconv.Itoa(status)+`}
+    model_info: {id: broken}
+  - model_name: claude-sonnet
+    litellm_params: {model: simulated/healthy, output_tokens: 3}
+    model_info: {id: healthy}
+general_settings:
+  master_key: os.environ/MASTER
+`, gateway.Options{})
+			retried := 0
+			for i := 0; i < 20; i++ {
+				body := simpleBody
+				if i%2 == 1 {
+					body = strings.Replace(body, `"stream":true`, `"stream":false`, 1)
+				}
+				resp := post(t, gw.URL+"/v1/messages", body, nil)
+				b, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != 200 {
+					t.Fatalf("request %d: %d %s", i, resp.StatusCode, b)
+				}
+				if id := resp.Header.Get("x-litellm-model-id"); id != "healthy" {
+					t.Fatalf("served by %q", id)
+				}
+				n, _ := strconv.Atoi(resp.Header.Get("x-litellm-attempted-retries"))
+				retried += n
+			}
+			if retried == 0 || retried > 2 {
+				// The broken deployment is tried at most until its cooldown starts.
+				t.Errorf("%d retries over 20 requests; want the failure seen, then the deployment cooled down", retried)
+			}
+		})
+	}
+}
+
+// Every deployment down: 429 with retry-after in Anthropic's shape, never a 5xx.
+func TestAllDeploymentsDown(t *testing.T) {
+	gw := startGateway(t, `
+model_list:
+  - model_name: claude-sonnet
+    litellm_params: {model: simulated/a, failure_rate: 1, failure_status: 529}
+  - model_name: claude-sonnet
+    litellm_params: {model: simulated/b, failure_rate: 1, failure_status: 500}
+router_settings: {num_retries: 2}
+general_settings:
+  master_key: os.environ/MASTER
+`, gateway.Options{})
+	for i := 0; i < 3; i++ {
+		resp := post(t, gw.URL+"/v1/messages", simpleBody, nil)
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 429 || resp.Header.Get("retry-after") == "" || gjson.GetBytes(b, "error.type").String() != "rate_limit_error" {
+			t.Fatalf("request %d: %d retry-after=%q %s", i, resp.StatusCode, resp.Header.Get("retry-after"), b)
+		}
+	}
+}
