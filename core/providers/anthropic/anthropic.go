@@ -132,6 +132,11 @@ func (p *Provider) do(ctx context.Context, req *llm.Request) (*http.Response, er
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	hreq.Header.Set("Accept", "application/json")
+	if req.Stream && req.Kind == llm.KindMessages {
+		// A compressed stream can sit in the decompressor's buffer; ask for none.
+		hreq.Header.Set("Accept", "text/event-stream")
+		hreq.Header.Set("Accept-Encoding", "identity")
+	}
 	if p.apiKey != "" {
 		hreq.Header.Set("x-api-key", p.apiKey)
 	}
