@@ -335,10 +335,8 @@ func (s *Store) PutSpend(_ context.Context, recs []spend.Record) error {
 			if data.Get(id) != nil {
 				continue
 			}
-			js, err := json.Marshal(r)
-			if err != nil {
-				return err
-			}
+			// A fresh slice per record: bbolt keeps values until the commit.
+			js := spend.AppendJSON(nil, r)
 			sk := spend.SortKey(r)
 			if err := data.Put(id, js); err != nil {
 				return err
