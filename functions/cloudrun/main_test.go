@@ -179,3 +179,37 @@ func TestSIGTERMDrainsStreams(t *testing.T) {
 		t.Errorf("exit: %v; logs %s", err, logs.String())
 	}
 }
+
+// The real binary (with its recovery middleware around the handler) streams:
+// the first text delta arrives long before the last event is produced.
+func TestBinaryStreamsIncrementally(t *testing.T) {
+	_, port, _ := startServer(t, streamConfig) // 20 tokens at 20 tokens/s: about one second
+	req, _ := http.NewRequest("POST", "http://127.0.0.1:"+port+"/v1/messages",
+		strings.NewReader(`{"model":"claude-sonnet","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("x-api-key", "sk-k")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rd := sse.NewReader(resp.Body)
+	var firstDelta, stop time.Time
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			break
+		}
+		if ev.Type == "content_block_delta" && firstDelta.IsZero() {
+			firstDelta = time.Now()
+		}
+		if ev.Type == "message_stop" {
+			stop = time.Now()
+		}
+	}
+	if firstDelta.IsZero() || stop.IsZero() {
+		t.Fatal("stream incomplete")
+	}
+	if gap := stop.Sub(firstDelta); gap < 500*time.Millisecond {
+		t.Errorf("first delta only %v before message_stop: the stream was buffered", gap)
+	}
+}
