@@ -87,23 +87,18 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 		}
 		deps = append(deps, &router.Deployment{Config: d, Provider: p})
 	}
-	getenv := opts.Getenv
-	if opts.Platform == "" {
-		getenv = func(k string) string {
-			if v := opts.Getenv(k); v != "" || k != "GATEWAY_STATE_STORE" || cfg.General.StateStore != "" {
-				return v
-			}
-			return "memory"
-		}
+	platform := opts.Platform
+	if platform == "" {
+		platform = selector.PlatformLibrary
 	}
-	state, err := selector.New(ctx, cfg, selector.Options{Platform: opts.Platform, Getenv: getenv, Logger: log})
+	state, err := selector.New(ctx, cfg, selector.Options{Platform: platform, Getenv: opts.Getenv, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("state store: %w", err)
 	}
 	g := &Gateway{}
 	g.closers = append(g.closers, func(context.Context) error { return state.Close() })
 	pricer := pricing.New(nil, log)
-	rec, closeRec := state.Recorder(opts.Platform, log)
+	rec, closeRec := state.Recorder(platform, log)
 	// Closers run in reverse: router writes drain, then spend flushes, then the store closes.
 	g.closers = append(g.closers, closeRec)
 	rt := router.New(deps, cfg.Router, router.Options{

@@ -55,6 +55,9 @@ const (
 	PlatformLambda   = "lambda"
 	PlatformCloudRun = "cloudrun"
 	PlatformLocal    = "local"
+	// PlatformLibrary is the gateway built inside another program (tests):
+	// no file, no server, so the memory store by default.
+	PlatformLibrary = "library"
 )
 
 // Backends.
@@ -234,6 +237,8 @@ func Choose(cfg *config.Config, platform string, getenv func(string) string) str
 		return DynamoDB
 	case PlatformCloudRun:
 		return Firestore
+	case PlatformLibrary:
+		return Memory
 	}
 	return Embedded
 }

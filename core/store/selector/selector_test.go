@@ -63,6 +63,7 @@ func TestChoose(t *testing.T) {
 		{plain, PlatformLambda, nil, DynamoDB},
 		{plain, PlatformCloudRun, nil, Firestore},
 		{plain, PlatformLocal, nil, Embedded},
+		{plain, PlatformLibrary, nil, Memory},
 		{plain, "", nil, Embedded},
 		{withRedis, PlatformLambda, nil, Redis},
 		{explicit, PlatformLambda, nil, Memory},
