@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/tidwall/gjson"
 )
 
 // Anthropic error types (the "error.type" field).
@@ -98,6 +100,42 @@ func TypeForStatus(status int) string {
 	default:
 		return ErrAPI
 	}
+}
+
+// StatusForType is the HTTP status the Anthropic API answers with for an
+// error type (the inverse of TypeForStatus); unknown types are 500.
+func StatusForType(t string) int {
+	switch t {
+	case ErrInvalidRequest:
+		return http.StatusBadRequest
+	case ErrAuthentication:
+		return http.StatusUnauthorized
+	case ErrPermission:
+		return http.StatusForbidden
+	case ErrNotFound:
+		return http.StatusNotFound
+	case ErrTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case ErrRateLimit:
+		return http.StatusTooManyRequests
+	case ErrOverloaded:
+		return 529
+	case ErrTimeout:
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusInternalServerError
+}
+
+// ErrorFromEvent types the data of an Anthropic "error" stream event: its
+// type gives the status, and the event itself is kept as the client's body.
+func ErrorFromEvent(data []byte) *Error {
+	t := gjson.GetBytes(data, "error.type").String()
+	if t == "" {
+		t = ErrAPI
+	}
+	status := StatusForType(t)
+	return &Error{Status: status, Type: t, Message: gjson.GetBytes(data, "error.message").String(),
+		Body: data, Retryable: RetryableStatus(status)}
 }
 
 // RetryableStatus reports whether a failure with this status may succeed on

@@ -127,7 +127,7 @@ func FromLLM(e *llm.Error) *Error {
 	}
 	status := e.Status
 	if status == 0 {
-		status = statusForType(typ)
+		status = llm.StatusForType(typ)
 	}
 	if typ == "" {
 		typ = llm.TypeForStatus(status)
@@ -193,29 +193,4 @@ func contextLengthMessage(msg string) bool {
 		strings.Contains(m, "exceed context limit") ||
 		strings.Contains(m, "context window") ||
 		strings.Contains(m, "too many total text bytes")
-}
-
-// statusForType is the HTTP status Anthropic pairs with an error type; used
-// for error events inside a stream, which carry a type but no status.
-func statusForType(typ string) int {
-	switch typ {
-	case llm.ErrInvalidRequest:
-		return http.StatusBadRequest
-	case llm.ErrAuthentication:
-		return http.StatusUnauthorized
-	case llm.ErrPermission:
-		return http.StatusForbidden
-	case llm.ErrNotFound:
-		return http.StatusNotFound
-	case llm.ErrTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case llm.ErrRateLimit:
-		return http.StatusTooManyRequests
-	case llm.ErrOverloaded:
-		return 529
-	case llm.ErrTimeout:
-		return http.StatusGatewayTimeout
-	default:
-		return http.StatusInternalServerError
-	}
 }

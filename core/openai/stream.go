@@ -155,7 +155,7 @@ func (s *StreamTranslator) Event(ev llm.Event, dst []byte) []byte {
 		if msg == "" {
 			msg = "upstream error"
 		}
-		return fromAnthropic(statusForType(typ), typ, msg).AppendSSE(dst)
+		return fromAnthropic(llm.StatusForType(typ), typ, msg).AppendSSE(dst)
 	default: // ping and events this translator does not know
 		return dst
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/llm"
-	"github.com/tidwall/gjson"
 )
 
 // attemptTimeout is the deadline of one attempt on m: for streams the time
@@ -96,7 +95,7 @@ func (r *Router) try(ctx context.Context, m *member, req *llm.Request) (attempt,
 	if first.Type == "error" {
 		s.Close()
 		cancel(nil)
-		return attempt{}, errorFromEvent(first)
+		return attempt{}, llm.ErrorFromEvent(first.Data)
 	}
 	return attempt{stream: &peeked{Stream: s, first: first, has: true, cancel: cancel}, status: 200}, nil
 }
@@ -123,35 +122,6 @@ func (p *peeked) Close() error {
 	err := p.Stream.Close()
 	p.once.Do(func() { p.cancel(nil) })
 	return err
-}
-
-// errorFromEvent turns an Anthropic "error" event into a typed error.
-func errorFromEvent(ev llm.Event) *llm.Error {
-	t := gjson.GetBytes(ev.Data, "error.type").String()
-	status := 500
-	switch t {
-	case llm.ErrOverloaded:
-		status = 529
-	case llm.ErrRateLimit:
-		status = 429
-	case llm.ErrInvalidRequest:
-		status = 400
-	case llm.ErrTimeout:
-		status = 504
-	case llm.ErrAuthentication:
-		status = 401
-	case llm.ErrPermission:
-		status = 403
-	case llm.ErrNotFound:
-		status = 404
-	case llm.ErrTooLarge:
-		status = 413
-	}
-	if t == "" {
-		t = llm.ErrAPI
-	}
-	return &llm.Error{Status: status, Type: t, Message: gjson.GetBytes(ev.Data, "error.message").String(),
-		Body: ev.Data, Retryable: llm.RetryableStatus(status)}
 }
 
 // Buffered implements llm.Buffered for the wrapped stream.

@@ -416,7 +416,7 @@ func (s *stream) next(ctx context.Context) (llm.Event, error) {
 			// overloaded_error); it is the stream's failure, handed out as
 			// the typed error with the event's JSON as the client's body.
 			s.done = true
-			return llm.Event{}, streamError(ev.Data)
+			return llm.Event{}, llm.ErrorFromEvent(ev.Data)
 		}
 		return ev, nil
 	}
@@ -455,33 +455,6 @@ func (s *stream) Close() error {
 	})
 
 	return s.closeErr
-}
-
-// streamError types an upstream "error" event.
-func streamError(data []byte) *llm.Error {
-	typ := gjson.GetBytes(data, "error.type").String()
-	if typ == "" {
-		typ = llm.ErrAPI
-	}
-	status := statusForType[typ]
-	if status == 0 {
-		status = http.StatusInternalServerError
-	}
-	return &llm.Error{Status: status, Type: typ, Message: gjson.GetBytes(data, "error.message").String(),
-		Body: data, Retryable: llm.RetryableStatus(status)}
-}
-
-// statusForType is the HTTP status Anthropic pairs with an error type.
-var statusForType = map[string]int{
-	llm.ErrInvalidRequest: http.StatusBadRequest,
-	llm.ErrAuthentication: http.StatusUnauthorized,
-	llm.ErrPermission:     http.StatusForbidden,
-	llm.ErrNotFound:       http.StatusNotFound,
-	llm.ErrTooLarge:       http.StatusRequestEntityTooLarge,
-	llm.ErrRateLimit:      http.StatusTooManyRequests,
-	llm.ErrAPI:            http.StatusInternalServerError,
-	llm.ErrOverloaded:     529,
-	llm.ErrTimeout:        http.StatusGatewayTimeout,
 }
 
 // Buffered implements llm.Buffered.
