@@ -511,6 +511,33 @@ general_settings:
 	if bfake.Rejected() != 0 {
 		t.Errorf("bedrock fake rejected %d requests", bfake.Rejected())
 	}
+	// The billing-header block: gone for Bedrock (reserved there), kept for
+	// the Anthropic API (how it recognises Claude Code) and for Vertex.
+	const billing = `"x-anthropic-billing-header:`
+	count := func(bodies [][]byte) (with int) {
+		for _, b := range bodies {
+			if strings.Contains(gjson.GetBytes(b, "system").Raw, billing) {
+				with++
+			}
+		}
+		return with
+	}
+	var ab, bb, vb [][]byte
+	for _, r := range up.Requests() {
+		ab = append(ab, r.Body)
+	}
+	for _, c := range bfake.Calls() {
+		bb = append(bb, c.Body)
+	}
+	for _, c := range vfake.Calls() {
+		vb = append(vb, c.Body)
+	}
+	if n := count(bb); n != 0 || len(bb) == 0 {
+		t.Errorf("bedrock: %d of %d bodies carry the billing header", n, len(bb))
+	}
+	if count(ab) == 0 || count(vb) == 0 {
+		t.Errorf("billing header not kept: anthropic %d/%d, vertex %d/%d", count(ab), len(ab), count(vb), len(vb))
+	}
 }
 
 func ExampleBuild() {

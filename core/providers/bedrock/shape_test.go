@@ -2,9 +2,7 @@ package bedrock
 
 import (
 	"bytes"
-	"reflect"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/tidwall/gjson"
@@ -197,25 +195,22 @@ func TestShapeRejectsNonObject(t *testing.T) {
 	}
 }
 
-func TestFieldsFile(t *testing.T) {
-	drop, err := parseDropFields(fieldsYAML)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := drop["safeguards"]; !ok {
-		t.Error("safeguards not in fields.yaml")
-	}
-	for k, why := range drop {
-		if strings.ContainsAny(k, ".*?#|@") || why == "" {
-			t.Errorf("fields.yaml: %q must be a plain field name with a reason", k)
+// TestQuirkFieldsDropped: every top-level field the quirks
+// table drops for Bedrock (each one InvokeModel refuses; the fake refuses
+// every field outside its schema) is removed by the shaper and reported.
+func TestQuirkFieldsDropped(t *testing.T) {
+	s := mustShaper(t)
+	for _, f := range []string{"safeguards", "service_tier", "speed", "inference_geo"} {
+		if !s.quirks.DropsField(f) {
+			t.Errorf("%s is not dropped for bedrock", f)
 		}
-	}
-	keys := make([]string, 0, len(drop))
-	for k := range drop {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	if !reflect.DeepEqual(keys, mustShaper(t).drop) {
-		t.Error("shaper does not drop exactly fields.yaml")
+		body := `{"max_tokens":10,"messages":[{"role":"user","content":"u"}],"` + f + `":"x"}`
+		got, err := s.shape(&llm.Request{Body: []byte(body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gjson.GetBytes(got.Body, f).Exists() || !slices.Contains(got.Removed, "field "+f) {
+			t.Errorf("%s kept: %s", f, got.Body)
+		}
 	}
 }

@@ -232,8 +232,11 @@ func FuzzShapeBody(f *testing.F) {
 		if kind == llm.KindMessages && gjson.GetBytes(got, "model").Exists() {
 			t.Fatalf("model left in %s", got)
 		}
-		if hasSystemMessages(gjson.GetBytes(got, "messages")) {
-			t.Fatalf("role system left in %s", got)
-		}
+		gjson.GetBytes(got, "messages").ForEach(func(_, m gjson.Result) bool {
+			if m.Get("role").String() == "system" {
+				t.Fatalf("role system left in %s", got)
+			}
+			return true
+		})
 	})
 }

@@ -43,6 +43,8 @@ func TestValidateRules(t *testing.T) {
 		{strings.Replace(valid, `{"anthropic_version"`, `{"tools":[{"name":"t","defer_loading":true}],"anthropic_version"`, 1), "tools.0.defer_loading: Extra inputs are not permitted"},
 		{strings.Replace(valid, `{"anthropic_version"`, `{"context_management":{"edits":[]},"anthropic_version"`, 1), "context_management: Extra inputs are not permitted"},
 		{strings.Replace(valid, `{"anthropic_version"`, `{"thinking":{"type":"enabled","budget_tokens":100},"anthropic_version"`, 1), "must be greater than `thinking.budget_tokens`"},
+		{strings.Replace(valid, `{"anthropic_version"`, `{"system":[{"type":"text","text":"x-anthropic-billing-header: cc_version=2.1.332.1c9; cc_entrypoint=sdk-cli;"},{"type":"text","text":"s"}],"anthropic_version"`, 1), ReservedMessage},
+		{strings.Replace(valid, `{"anthropic_version"`, `{"system":"Be brief. x-anthropic-billing-header: cc_version=1;","anthropic_version"`, 1), ReservedMessage},
 	}
 	for _, c := range cases {
 		got := s.validate([]byte(c.body))

@@ -3,6 +3,7 @@ package bedrocktest
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/tidwall/gjson"
 )
@@ -23,6 +24,14 @@ var topLevel = map[string]bool{
 // cacheControlKeys are the keys Bedrock allows in a cache_control object
 // (no "scope": prompt-caching-scope is Anthropic API only).
 var cacheControlKeys = map[string]bool{"type": true, "ttl": true}
+
+// ReservedSystemKeyword is the text Bedrock refuses anywhere in a system
+// prompt (Claude Code's attribution block starts with it); ReservedMessage is
+// its 400 ValidationException message, word for word.
+const (
+	ReservedSystemKeyword = "x-anthropic-billing-header"
+	ReservedMessage       = "x-anthropic-billing-header is a reserved keyword and may not be used in the system prompt."
+)
 
 // betaFor names the beta flag without which Bedrock refuses a body feature.
 const (
@@ -97,11 +106,18 @@ func (s *Server) validate(body []byte) string {
 	}
 
 	switch sys := root.Get("system"); {
-	case !sys.Exists(), sys.Type == gjson.String:
+	case !sys.Exists():
+	case sys.Type == gjson.String:
+		if strings.Contains(sys.Str, ReservedSystemKeyword) {
+			return ReservedMessage
+		}
 	case sys.IsArray():
 		for i, b := range sys.Array() {
 			if b.Get("type").Str != "text" {
 				return fmt.Sprintf("system.%d.type: Input should be 'text'", i)
+			}
+			if strings.Contains(b.Get("text").Str, ReservedSystemKeyword) {
+				return ReservedMessage
 			}
 			if msg := checkCacheControl(fmt.Sprintf("system.%d", i), b); msg != "" {
 				return msg
