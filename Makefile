@@ -35,8 +35,9 @@ fmt-check:
 vet:
 	$(GO) vet $(PKGS)
 
+# The real Claude Code CLI (npm, pinned) runs in core/gateway's TestClaudeCodeCLI.
 unit:
-	bash scripts/test-services.sh $(GO) test -race -count=1 $(PKGS)
+	CLAUDE_CODE_BIN=$$(bash scripts/claude-code-cli.sh) bash scripts/test-services.sh $(GO) test -race -count=1 $(PKGS)
 
 bench: bench-go bench-load
 
@@ -73,7 +74,8 @@ image:
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags="-s -w" -o bin/image/gateway ./functions/cloudrun
 	$(GO) run ./infra/image/buildimage -binary bin/image/gateway -config $(BUNDLE_CONFIG) -arch $(IMAGE_ARCH) -o $(IMAGE_TAR)
 
-# The real Claude Code CLI (npm) against a local gateway; not part of `make test`.
+# The real Claude Code CLI (npm): the pinned and the newest version through
+# Bedrock, Vertex and mixed-group fakes, then against `make run`'s simulated gateway.
 smoke-claude-code:
 	bash scripts/claude-code-smoke.sh
 

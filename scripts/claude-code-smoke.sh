@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# Runs the real Claude Code CLI (from npm, cached in .cache/claude-code)
-# against a local gateway on the simulated provider and checks that its
-# requests were served. Not part of `make test` (the CLI is a ~240 MB
-# download); run it with `make smoke-claude-code`.
+# The real Claude Code CLI against the gateway, for the pinned version and the
+# newest one npm serves:
+#   1. core/gateway TestClaudeCodeCLI: print mode, a Bash tool round trip and
+#      a two-turn conversation through a Bedrock deployment, a Vertex
+#      deployment and a mixed group whose first pick answers 500 (fakes that
+#      refuse what the real services refuse);
+#   2. `claude -p` against a real gateway process on the simulated provider.
+# Run it with `make smoke-claude-code`; `make test` runs step 1 for the pinned version.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cache="$root/.cache/claude-code"
 work=$(mktemp -d)
 trap 'kill "${gw:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-if [ ! -x "$cache/node_modules/@anthropic-ai/claude-code/bin/claude.exe" ] || ! "$cache/node_modules/@anthropic-ai/claude-code/bin/claude.exe" --version >/dev/null 2>&1; then
-	mkdir -p "$cache"
-	(cd "$cache" && npm init -y >/dev/null && npm install --no-audit --no-fund @anthropic-ai/claude-code >/dev/null &&
-		node node_modules/@anthropic-ai/claude-code/install.cjs >/dev/null)
-fi
-claude="$cache/node_modules/@anthropic-ai/claude-code/bin/claude.exe"
+versions="pinned latest"
+for v in $versions; do
+	arg=; [ "$v" = latest ] && arg=latest
+	claude=$(bash "$root/scripts/claude-code-cli.sh" $arg)
+	[ -n "$claude" ] || { echo "claude-code-smoke: could not install the $v CLI"; exit 1; }
+	echo "claude-code-smoke: $v = $("$claude" --version | head -1)"
+	(cd "$root" && CLAUDE_CODE_BIN="$claude" go test -count=1 -run 'TestClaudeCodeCLI' -v ./core/gateway/ | grep -E '^(---|    ---|ok|FAIL|PASS)')
+done
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 (cd "$root" && go build -o "$work/gateway" ./functions/cloudrun)
@@ -27,6 +32,6 @@ out=$(cd "$work/project" && HOME="$work/home" ANTHROPIC_BASE_URL="http://localho
 	CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_AUTOUPDATER=1 timeout 120 "$claude" -p "say hello" </dev/null 2>&1) || {
 	echo "claude-code-smoke: claude exited non-zero:"; echo "$out"; tail -5 "$work/gateway.log"; exit 1; }
 served=$(grep -c '"path":"/v1/messages","model":"[^"]*","model_group":"[^"]*","deployment_id":"[^"]*","status":200' "$work/gateway.log" || true)
-echo "claude-code-smoke: $("$claude" --version 2>/dev/null | head -1): answer: ${out:0:80}"
+echo "claude-code-smoke: simulated gateway answered: ${out:0:80}"
 echo "claude-code-smoke: /v1/messages served with 200: $served"
 [ "$served" -ge 1 ] || { tail -5 "$work/gateway.log"; exit 1; }

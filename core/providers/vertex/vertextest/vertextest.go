@@ -90,6 +90,10 @@ type Options struct {
 	Text string
 	// Deltas, when > 0, makes the answer that many "tok " deltas instead.
 	Deltas int
+	// Respond, when set, answers each streaming call with these Anthropic
+	// events (each one event's JSON; its type is read from it) instead of
+	// the Text reply: a test's model, e.g. one that calls a tool.
+	Respond func(body []byte) []string
 	// EventDelay is slept before each streamed event after the first.
 	EventDelay time.Duration
 	// BeforeEvent, when set, is called before streamed event i of API call
@@ -704,6 +708,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, idx int, c *Call
 				`{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":%d}}`, s.outputTokens())}
 		}
 		return llm.Event{Type: "message_stop", Data: []byte(`{"type":"message_stop"}`)}
+	}
+	if s.opts.Respond != nil {
+		scripted := s.opts.Respond(c.Body)
+		total = len(scripted)
+		event = func(i int) llm.Event {
+			return llm.Event{Type: gjson.Get(scripted[i], "type").String(), Data: []byte(scripted[i])}
+		}
 	}
 	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
