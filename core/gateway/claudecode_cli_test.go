@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -241,5 +242,37 @@ func TestClaudeCodeCLI(t *testing.T) {
 			defer mu.Unlock()
 			b.check(t)
 		})
+	}
+}
+
+// TestThinkingSurvivesProviderFailover: a conversation carrying an earlier
+// turn's thinking block fails over from Bedrock (500) to Vertex; the block
+// and its signature reach Vertex byte for byte (signatures are portable
+// across platforms; see core/quirks/quirks.yaml, thinking-signatures).
+func TestThinkingSurvivesProviderFailover(t *testing.T) {
+	broken := bedrockCLIFake(t, true)
+	v := vertextest.NewServer(t, vertextest.Options{})
+	gw := startGateway(t, "model_list:\n  - model_name: claude-opus\n"+bedrockParams(broken, "      order: 1\n")+
+		"  - model_name: claude-opus\n"+vertexParams(t, v, "      order: 2\n")+cliGeneral, gateway.Options{})
+	thinking := `{"type":"thinking","thinking":"The user wants a listing.","signature":"EqQBCkYIBRgCKkBsig+from/bedrock=="}`
+	body := `{"model":"claude-opus","max_tokens":2048,"stream":true,"thinking":{"type":"enabled","budget_tokens":1024},"messages":[` +
+		`{"role":"user","content":"list files"},` +
+		`{"role":"assistant","content":[` + thinking + `,{"type":"tool_use","id":"toolu_1","name":"Bash","input":{"command":"ls"}}]},` +
+		`{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"a.txt"}]}]}`
+	resp := post(t, gw.URL+"/v1/messages", body, nil)
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(out), "message_stop") {
+		t.Fatalf("%d %s", resp.StatusCode, out)
+	}
+	if len(broken.Calls()) == 0 {
+		t.Fatal("the Bedrock deployment was not tried first")
+	}
+	calls := v.Calls()
+	if len(calls) != 1 {
+		t.Fatalf("%d Vertex calls", len(calls))
+	}
+	if got := gjson.GetBytes(calls[0].Body, "messages.1.content.0").Raw; got != thinking {
+		t.Errorf("thinking block changed on failover:\n got %s\nwant %s", got, thinking)
 	}
 }

@@ -31,6 +31,8 @@ const (
 	FoldSystemMessages  Edit = "fold_system_messages"
 	DropCacheControlKey Edit = "drop_cache_control_key"
 	DropToolKey         Edit = "drop_tool_key"
+	// Keep records a decision to pass something unchanged; it edits nothing.
+	Keep Edit = "keep"
 )
 
 // The providers a row may name (config.Provider spellings).
@@ -82,7 +84,7 @@ func Parse(data []byte) (*Table, error) {
 			if q.Arg == "" {
 				return nil, fmt.Errorf("quirks: %s: edit %s needs arg", at, q.Edit)
 			}
-		case FoldSystemMessages:
+		case FoldSystemMessages, Keep:
 		default:
 			return nil, fmt.Errorf("quirks: %s: unknown edit %q", at, q.Edit)
 		}
