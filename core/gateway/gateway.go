@@ -17,6 +17,7 @@ import (
 	"github.com/claude-gateway/claude-gateway/core/providers/bedrock"
 	"github.com/claude-gateway/claude-gateway/core/providers/simulated"
 	"github.com/claude-gateway/claude-gateway/core/providers/vertex"
+	"github.com/claude-gateway/claude-gateway/core/quirks"
 	"github.com/claude-gateway/claude-gateway/core/router"
 	"github.com/claude-gateway/claude-gateway/core/server"
 	"github.com/claude-gateway/claude-gateway/core/spend"
@@ -137,7 +138,13 @@ func newProvider(ctx context.Context, d config.Deployment, client *http.Client, 
 		return simulated.New(ctx, d)
 	case config.ProviderBedrock:
 		// nil HTTPClient: the SDK's own client honours AWS_CA_BUNDLE and proxies.
-		return bedrock.New(ctx, d, bedrock.Options{Logger: log})
+		p, err := bedrock.New(ctx, d, bedrock.Options{Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		// Bedrock and Vertex refuse inputs they do not know by name: learn
+		// each one from its 400 instead of failing every request.
+		return quirks.Learn(p), nil
 	case config.ProviderVertex:
 		p, err := vertex.New(ctx, d, vertex.Options{Logger: log, Credentials: vertexCreds})
 		if errors.Is(err, vertex.ErrNoCredentials) {
@@ -145,7 +152,10 @@ func newProvider(ctx context.Context, d config.Deployment, client *http.Client, 
 				"deployment_id", d.ID, "model_name", d.ModelName)
 			return &unavailable{endpoint: "vertex_ai/" + d.Params.VertexLocation, reason: err.Error()}, nil
 		}
-		return p, err
+		if err != nil {
+			return nil, err
+		}
+		return quirks.Learn(p), nil
 	}
 	return nil, fmt.Errorf("provider %q is not available in this build", d.Params.Provider)
 }

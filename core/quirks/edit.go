@@ -66,13 +66,24 @@ func (p *plan) note(what string) {
 }
 
 func (p *plan) find() {
-	for _, f := range p.r.dropFields {
-		if p.root.Get(gjson.Escape(f)).Exists() {
-			if p.dropped == nil {
-				p.dropped = map[string]bool{}
+	drop := func(f string) {
+		if p.dropped == nil {
+			p.dropped = map[string]bool{}
+		}
+		p.dropped[f] = true
+		p.note("field " + f)
+	}
+	if p.r.accepted != nil {
+		p.root.ForEach(func(k, _ gjson.Result) bool {
+			if !slices.Contains(p.r.accepted, k.Str) {
+				drop(k.Str)
 			}
-			p.dropped[f] = true
-			p.note("field " + f)
+			return true
+		})
+	}
+	for _, f := range p.r.dropFields {
+		if !p.dropped[f] && p.root.Get(gjson.Escape(f)).Exists() {
+			drop(f)
 		}
 	}
 	if sys := p.root.Get("system"); len(p.r.systemPrefixes) > 0 && sys.Exists() {

@@ -58,6 +58,15 @@ type Quirk struct {
 // Table is the parsed quirks table.
 type Table struct {
 	Quirks []Quirk `yaml:"quirks"`
+	// Accepted lists, per provider, every top-level field its upstream takes.
+	Accepted map[string]Accepted `yaml:"accepted_fields"`
+}
+
+// Accepted is one provider's list of top-level fields, with its source.
+type Accepted struct {
+	Source string   `yaml:"source"`
+	Test   string   `yaml:"test"`
+	Fields []string `yaml:"fields"`
 }
 
 // Parse reads a table in quirks.yaml's format and checks every row, naming
@@ -66,6 +75,11 @@ func Parse(data []byte) (*Table, error) {
 	var t Table
 	if err := yaml.Unmarshal(data, &t); err != nil {
 		return nil, fmt.Errorf("quirks: %w", err)
+	}
+	for p, a := range t.Accepted {
+		if !knownProvider(p) || len(a.Fields) == 0 || a.Source == "" || a.Test == "" {
+			return nil, fmt.Errorf("quirks: accepted_fields.%s: a known provider with fields, source and test", p)
+		}
 	}
 	seen := map[string]bool{}
 	for i, q := range t.Quirks {
@@ -89,12 +103,16 @@ func Parse(data []byte) (*Table, error) {
 			return nil, fmt.Errorf("quirks: %s: unknown edit %q", at, q.Edit)
 		}
 		for _, p := range q.Providers {
-			if p != providerAnthropic && p != providerBedrock && p != providerVertex {
+			if !knownProvider(p) {
 				return nil, fmt.Errorf("quirks: %s: unknown provider %q", at, p)
 			}
 		}
 	}
 	return &t, nil
+}
+
+func knownProvider(p string) bool {
+	return p == providerAnthropic || p == providerBedrock || p == providerVertex
 }
 
 // Default is the embedded table, parsed once.
@@ -108,6 +126,8 @@ var Default = sync.OnceValue(func() *Table {
 
 // Rules are the edits one provider applies, compiled from its rows.
 type Rules struct {
+	// accepted, when set, are the only top-level fields kept.
+	accepted       []string
 	dropFields     []string
 	systemPrefixes []string
 	fold           bool
@@ -117,7 +137,7 @@ type Rules struct {
 
 // For compiles the rows that name provider ("anthropic", "bedrock", "vertex_ai").
 func (t *Table) For(provider string) *Rules {
-	r := &Rules{}
+	r := &Rules{accepted: t.Accepted[provider].Fields}
 	for _, q := range t.Quirks {
 		if !slices.Contains(q.Providers, provider) {
 			continue
@@ -139,4 +159,6 @@ func (t *Table) For(provider string) *Rules {
 }
 
 // DropsField reports whether the rules remove the top-level field name.
-func (r *Rules) DropsField(name string) bool { return slices.Contains(r.dropFields, name) }
+func (r *Rules) DropsField(name string) bool {
+	return slices.Contains(r.dropFields, name) || r.accepted != nil && !slices.Contains(r.accepted, name)
+}

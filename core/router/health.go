@@ -30,7 +30,13 @@ type DeploymentHealth struct {
 	TPMUsed int64 `json:"tpm_used,omitempty"`
 	// LatencyMillis is the recent time to first token (EWMA), if measured.
 	LatencyMillis float64 `json:"latency_ms,omitempty"`
+	// Learned lists what the upstream refused by name and this process now
+	// leaves out of every request to it ("field x", "beta y").
+	Learned []string `json:"learned_removals,omitempty"`
 }
+
+// learner is a provider that learns removals from its upstream's refusals.
+type learner interface{ Learned() []string }
 
 // Health reports every deployment's state, after reading the shared state
 // from the Store (failure to read it is logged; the local view is reported).
@@ -56,6 +62,9 @@ func (r *Router) Health(ctx context.Context) []DeploymentHealth {
 		}
 		if v, ok := m.latencyFor(0); ok {
 			h.LatencyMillis = v / float64(time.Millisecond)
+		}
+		if l, ok := d.Provider.(learner); ok {
+			h.Learned = l.Learned()
 		}
 		out = append(out, h)
 	}

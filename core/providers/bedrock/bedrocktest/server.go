@@ -56,6 +56,10 @@ type Options struct {
 	ChunkDelay time.Duration
 	// CountTokensUnsupported makes CountTokens fail as for a model without it.
 	CountTokensUnsupported bool
+	// RefusedFields are top-level fields this model's schema lacks (an older
+	// Claude without output_config, say): refused with the InvokeModel schema
+	// validator's "extraneous key [x] is not permitted".
+	RefusedFields []string
 }
 
 // DefaultAcceptedBetas are the anthropic_beta values Bedrock accepts for

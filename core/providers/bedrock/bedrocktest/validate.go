@@ -2,6 +2,7 @@ package bedrocktest
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -50,8 +51,11 @@ func (s *Server) validate(body []byte) string {
 	}
 	var msg string
 	root.ForEach(func(k, _ gjson.Result) bool {
-		if !topLevel[k.Str] {
+		switch {
+		case !topLevel[k.Str]:
 			msg = k.Str + ": Extra inputs are not permitted"
+		case slices.Contains(s.opts.RefusedFields, k.Str):
+			msg = "Malformed input request: #: extraneous key [" + k.Str + "] is not permitted, please reformat your input and try again."
 		}
 		return msg == ""
 	})

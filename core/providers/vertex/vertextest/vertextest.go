@@ -580,6 +580,16 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, idx int, c *Call
 	return http.StatusOK
 }
 
+// vertexFields are the top-level fields Claude on Vertex takes (the Messages
+// API's, at Vertex's version); any other, Claude Code's interactive-mode
+// "safeguards" among them, is "<field>: Extra inputs are not permitted".
+var vertexFields = map[string]bool{
+	"anthropic_version": true, "model": true, "messages": true, "max_tokens": true, "system": true,
+	"stop_sequences": true, "stream": true, "temperature": true, "top_p": true, "top_k": true,
+	"tools": true, "tool_choice": true, "thinking": true, "metadata": true, "output_config": true,
+	"context_management": true, "service_tier": true, "container": true, "mcp_servers": true,
+}
+
 // checkBody is the request validation Vertex (and the model behind it)
 // applies; it returns the Anthropic-style message of the first problem.
 func (s *Server) checkBody(c *Call) string {
@@ -613,8 +623,15 @@ func (s *Server) checkBody(c *Call) string {
 			return "stream: must be " + strconv.FormatBool(c.Method == "streamRawPredict") + " for " + c.Method
 		}
 	}
-	if doc.Get("safeguards").Exists() {
-		return "safeguards: Extra inputs are not permitted"
+	unknown := ""
+	doc.ForEach(func(k, _ gjson.Result) bool {
+		if !vertexFields[k.Str] {
+			unknown = k.Str
+		}
+		return unknown == ""
+	})
+	if unknown != "" {
+		return unknown + ": Extra inputs are not permitted"
 	}
 	msg := ""
 	doc.Get("messages").ForEach(func(k, m gjson.Result) bool {

@@ -1,0 +1,68 @@
+package gateway_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/claude-gateway/claude-gateway/core/gateway"
+	"github.com/claude-gateway/claude-gateway/core/providers/bedrock/bedrocktest"
+	"github.com/claude-gateway/claude-gateway/core/providers/vertex/vertextest"
+	"github.com/tidwall/gjson"
+)
+
+// A body with fields neither the gateway nor the upstream has heard of (as a
+// new Claude Code release sends) is served by Bedrock and Vertex, streaming
+// and not: Bedrock's never reach it (its accepted-field list), Vertex's are
+// learned from its first 400 and left out from then on; /health lists them.
+func TestUnknownFieldsNeverBreakRequests(t *testing.T) {
+	bfake := bedrocktest.NewServer(t, bedrocktest.Options{RefusedFields: []string{"output_config"}})
+	vfake := vertextest.NewServer(t, vertextest.Options{})
+	gws := map[string]string{
+		"bedrock": startGateway(t, "model_list:\n  - model_name: claude-sonnet\n"+bedrockParams(bfake, "")+cliGeneral, gateway.Options{}).URL,
+		"vertex":  startGateway(t, "model_list:\n  - model_name: claude-sonnet\n"+vertexParams(t, vfake, "")+cliGeneral, gateway.Options{}).URL,
+	}
+	upstreamCalls := map[string]func() int{
+		"bedrock": func() int { return len(bfake.Calls()) },
+		"vertex":  func() int { return len(vfake.Calls()) },
+	}
+	const body = `{"model":"claude-sonnet","max_tokens":100,"stream":%s,"messages":[{"role":"user","content":"hi"}],` +
+		`"brand_new_field":{"enabled":true},"output_config":{"effort":"low"}}`
+	for name, url := range gws {
+		for i, stream := range []string{"true", "false", "true", "false"} {
+			before := upstreamCalls[name]()
+			resp := post(t, url+"/v1/messages", strings.Replace(body, "%s", stream, 1), nil)
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 {
+				t.Fatalf("%s request %d: %d %s", name, i, resp.StatusCode, b)
+			}
+			if stream == "true" && !strings.Contains(string(b), "event: message_stop") {
+				t.Fatalf("%s request %d: incomplete stream %s", name, i, b)
+			}
+			calls := upstreamCalls[name]() - before
+			// One refusal, once per process (Bedrock: output_config on this
+			// model; Vertex: brand_new_field), then one call per request.
+			if want := map[bool]int{true: 2, false: 1}[i == 0]; calls != want {
+				t.Errorf("%s request %d: %d upstream calls, want %d", name, i, calls, want)
+			}
+		}
+		req, _ := http.NewRequest("GET", url+"/health", nil)
+		req.Header.Set("Authorization", "Bearer "+masterKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := map[string]string{"bedrock": "field output_config", "vertex": "field brand_new_field"}[name]
+		if !strings.Contains(string(h), want) {
+			t.Errorf("%s /health does not list %q: %s", name, want, h)
+		}
+	}
+	for _, c := range bfake.Calls() {
+		if gjson.GetBytes(c.Body, "brand_new_field").Exists() {
+			t.Error("an unknown field reached Bedrock")
+		}
+	}
+}
