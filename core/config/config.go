@@ -148,6 +148,12 @@ type GeneralSettings struct {
 	StateFailClosed bool
 	// MaxRequestBodyBytes caps request bodies (default 32 MiB).
 	MaxRequestBodyBytes int64
+	// StreamCommitAfter (stream_commit_after, seconds) bounds how long a
+	// streaming request waits for an accepted upstream's first event before
+	// the response is committed and pings keep the client's watchdog quiet
+	// (0: the provider default, a few seconds). Failover stays possible
+	// only until then.
+	StreamCommitAfter time.Duration
 	// Debug allows logging request bodies.
 	Debug bool
 	Raw   map[string]any
@@ -450,6 +456,7 @@ func parseGeneral(g *section) GeneralSettings {
 	out.StateCollection = g.str("state_collection")
 	out.StateFailClosed, _ = g.boolean("state_fail_closed")
 	out.MaxRequestBodyBytes, _ = g.int("max_request_body_bytes")
+	out.StreamCommitAfter = g.seconds("stream_commit_after")
 	out.Debug, _ = g.boolean("debug")
 	return out
 }

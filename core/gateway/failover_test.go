@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/claude-gateway/claude-gateway/core/gateway"
+	"github.com/claude-gateway/claude-gateway/core/providers/bedrock/bedrocktest"
 	"github.com/tidwall/gjson"
 )
 
@@ -68,6 +69,30 @@ general_settings:
 		b, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != 429 || resp.Header.Get("retry-after") == "" || gjson.GetBytes(b, "error.type").String() != "rate_limit_error" {
 			t.Fatalf("request %d: %d retry-after=%q %s", i, resp.StatusCode, resp.Header.Get("retry-after"), b)
+		}
+	}
+}
+
+// Every deployment of a group answers 429 within one request (none was
+// cooling down before): the client's 429 carries retry-after, the soonest
+// cooldown end, at least 1 s, as when all are already cooling down.
+func TestAllDeploymentsRateLimitedInOneRequest(t *testing.T) {
+	for _, upstreamRetryAfter := range []string{"", "7"} {
+		up := bedrocktest.NewServer(t, bedrocktest.Options{Reply: func(*bedrocktest.Call) bedrocktest.Reply {
+			return bedrocktest.Reply{Error: &bedrocktest.Exception{Type: "ThrottlingException", Message: "Too many requests, please wait before trying again.", RetryAfter: upstreamRetryAfter}}
+		}})
+		gw := startGateway(t, "model_list:\n  - model_name: claude-sonnet\n"+bedrockParams(up, "")+"    model_info: {id: first}\n"+
+			"  - model_name: claude-sonnet\n"+bedrockParams(up, "")+"    model_info: {id: second}\n"+cliGeneral, gateway.Options{})
+		for _, stream := range []string{"true", "false"} {
+			resp := post(t, gw.URL+"/v1/messages", strings.Replace(simpleBody, `"stream":true`, `"stream":`+stream, 1), nil)
+			b, _ := io.ReadAll(resp.Body)
+			ra, _ := strconv.Atoi(resp.Header.Get("retry-after"))
+			if resp.StatusCode != 429 || ra < 1 || gjson.GetBytes(b, "error.type").String() != "rate_limit_error" {
+				t.Fatalf("upstream retry-after %q, stream %s: %d retry-after=%q %s", upstreamRetryAfter, stream, resp.StatusCode, resp.Header.Get("retry-after"), b)
+			}
+			if upstreamRetryAfter == "7" && stream == "true" && ra > 7 {
+				t.Errorf("retry-after %d beyond the upstream's 7", ra)
+			}
 		}
 	}
 }

@@ -104,7 +104,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 	g.closers = append(g.closers, closeRec)
 	rt := router.New(deps, cfg.Router, router.Options{
 		Store: state.Store, Logger: log, Litellm: &cfg.Litellm, Pricer: pricer,
-		FailClosed: cfg.General.StateFailClosed,
+		FailClosed: cfg.General.StateFailClosed, CommitAfter: cfg.General.StreamCommitAfter,
 	})
 	g.closers = append(g.closers, rt.Drain)
 	srv := server.New(server.Options{

@@ -1,10 +1,13 @@
 package gateway_test
 
 import (
+	"bufio"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/gateway"
 	"github.com/claude-gateway/claude-gateway/core/providers/bedrock/bedrocktest"
@@ -64,5 +67,46 @@ func TestUnknownFieldsNeverBreakRequests(t *testing.T) {
 		if gjson.GetBytes(c.Body, "brand_new_field").Exists() {
 			t.Error("an unknown field reached Bedrock")
 		}
+	}
+}
+
+// An accepted Bedrock stream whose first event is slow in coming (a long
+// prompt's time to first token can pass 20 s) is committed after the bound
+// (stream_commit_after) and kept alive with pings before message_start;
+// the events then flow as usual. The upstream is held silent until the
+// client has seen the response and a ping, so no clock decides the test.
+func TestSilentUpstreamIsCommittedAndPinged(t *testing.T) {
+	release := make(chan struct{})
+	up := bedrocktest.NewServer(t, bedrocktest.Options{Reply: func(*bedrocktest.Call) bedrocktest.Reply {
+		return bedrocktest.Reply{BeforeEvent: func(i int) {
+			if i == 0 {
+				<-release
+			}
+		}}
+	}})
+	gw := startGateway(t, "model_list:\n  - model_name: claude-sonnet\n"+bedrockParams(up, "")+cliGeneral+"  stream_commit_after: 0.05\n",
+		gateway.Options{PingInterval: 20 * time.Millisecond})
+	resp := post(t, gw.URL+"/v1/messages", simpleBody, nil) // returns on the response header
+	if resp.StatusCode != 200 {
+		close(release)
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	r := bufio.NewReader(resp.Body)
+	var seen []string
+	for len(seen) == 0 || seen[len(seen)-1] != "message_stop" {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			close(release)
+			t.Fatalf("after %q: %v", seen, err)
+		}
+		if name, ok := strings.CutPrefix(strings.TrimSpace(line), "event: "); ok {
+			seen = append(seen, name)
+			if name == "ping" && len(seen) == 1 {
+				close(release) // the client was kept alive: let the model speak
+			}
+		}
+	}
+	if seen[0] != "ping" || !slices.Contains(seen, "message_start") {
+		t.Errorf("events %q: want pings before message_start", seen)
 	}
 }

@@ -76,7 +76,13 @@ func (r *Router) try(ctx context.Context, m *member, req *llm.Request) (attempt,
 		cancel(nil)
 		return attempt{timedOut: to}, err
 	}
-	first, err := s.Next(actx)
+	first, late, err := r.firstEvent(actx, s)
+	if late != nil {
+		// Still silent after commitAfter: hand the stream on; the attempt
+		// timer keeps running until its first event (late.Next stops it).
+		late.stop, late.cancel = stop, cancel
+		return attempt{stream: late, status: 200}, nil
+	}
 	// stop reports false when the timer already fired: then the attempt has
 	// timed out even if an event slipped in, since actx is (being) cancelled.
 	inTime := stop()
@@ -131,4 +137,77 @@ func (p *peeked) Buffered() bool {
 	}
 	b, ok := p.Stream.(llm.Buffered)
 	return ok && b.Buffered()
+}
+
+// firstEvent reads s's first event, waiting at most r.commitAfter: an
+// upstream still silent by then (a long prompt's time to first token) is
+// returned as late, its first event still being read, so that the server
+// can commit the response and ping instead of leaving the client in silence.
+func (r *Router) firstEvent(ctx context.Context, s llm.Stream) (llm.Event, *lateStream, error) {
+	if r.commitAfter < 0 {
+		ev, err := s.Next(ctx)
+		return ev, nil, err
+	}
+	if b, ok := s.(llm.Buffered); ok && b.Buffered() {
+		ev, err := s.Next(ctx) // in hand: no wait, no goroutine
+		return ev, nil, err
+	}
+	ch := make(chan firstRead, 1)
+	go func() {
+		ev, err := s.Next(ctx)
+		ch <- firstRead{ev, err}
+	}()
+	t := time.NewTimer(r.commitAfter)
+	defer t.Stop()
+	select {
+	case f := <-ch:
+		return f.ev, nil, f.err
+	case <-t.C:
+		return llm.Event{}, &lateStream{Stream: s, first: ch}, nil
+	}
+}
+
+type firstRead struct {
+	ev  llm.Event
+	err error
+}
+
+// lateStream is a stream handed on before its first event: its first Next
+// waits for the read already under way, stops the attempt timer, and turns
+// an error event or a timeout into the error that ends the stream.
+type lateStream struct {
+	llm.Stream
+	first  chan firstRead
+	done   bool
+	stop   func() bool
+	cancel context.CancelCauseFunc
+	once   sync.Once
+}
+
+func (l *lateStream) Next(ctx context.Context) (llm.Event, error) {
+	if l.done {
+		return l.Stream.Next(ctx)
+	}
+	var f firstRead
+	select {
+	case f = <-l.first:
+	case <-ctx.Done():
+		return llm.Event{}, ctx.Err()
+	}
+	l.done = true
+	switch {
+	case !l.stop():
+		return llm.Event{}, &llm.Error{Status: 504, Type: llm.ErrTimeout, Message: "no first event from the upstream within stream_timeout"}
+	case f.err == io.EOF:
+		return llm.Event{}, &llm.Error{Status: 502, Type: llm.ErrAPI, Message: "upstream stream ended before any event"}
+	case f.err != nil:
+		return llm.Event{}, f.err
+	}
+	return f.ev, nil
+}
+
+func (l *lateStream) Close() error {
+	err := l.Stream.Close()
+	l.once.Do(func() { l.cancel(nil) })
+	return err
 }

@@ -68,7 +68,18 @@ type Options struct {
 	FailClosed bool
 	// AffinityTTL is how long an idle session stays pinned (0: one hour).
 	AffinityTTL time.Duration
+	// CommitAfter bounds the wait for an accepted stream's first event
+	// before the stream is handed to the server anyway, which then commits
+	// the response and pings until events flow (0: DefaultCommitAfter;
+	// negative: wait for the first event however long it takes). Only a
+	// failure within it can fail over.
+	CommitAfter time.Duration
 }
+
+// DefaultCommitAfter is the default CommitAfter: time for an upstream's
+// early refusals to fail over, short of the idle watchdogs of Claude Code
+// and the SDKs.
+const DefaultCommitAfter = 5 * time.Second
 
 // DefaultMaxFallbacks is LiteLLM's max_fallbacks default.
 const DefaultMaxFallbacks = 5
@@ -92,6 +103,7 @@ type Router struct {
 	cwFallbacks      []map[string][]string
 	defaultFallbacks []string
 	requestTimeout   time.Duration
+	commitAfter      time.Duration
 	enforceLimits    bool // rpm/tpm limits and context windows are checked
 	tracksUsage      bool // every deployment's tpm is counted (usage-based routing)
 	failClosed       bool
@@ -134,6 +146,7 @@ func New(deps []*Deployment, settings config.RouterSettings, opts Options) *Rout
 		now:          opts.Now,
 		sleep:        opts.Sleep,
 		afterFunc:    opts.AfterFunc,
+		commitAfter:  opts.CommitAfter,
 		goFn:         opts.Go,
 		refreshEvery: opts.RefreshInterval,
 		failClosed:   opts.FailClosed,
@@ -150,6 +163,9 @@ func New(deps []*Deployment, settings config.RouterSettings, opts Options) *Rout
 	}
 	if r.sleep == nil {
 		r.sleep = sleepCtx
+	}
+	if r.commitAfter == 0 {
+		r.commitAfter = DefaultCommitAfter
 	}
 	if r.afterFunc == nil {
 		r.afterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }

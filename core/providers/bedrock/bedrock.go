@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
@@ -48,6 +49,11 @@ type Provider struct {
 	logged  sync.Map
 	nLogged atomic.Int32
 }
+
+// primeWait bounds how long Stream waits for Bedrock's first event: its
+// refusals (exception frames) come at once; a slow first token is left to
+// the router's commit wait, which pings the client meanwhile.
+const primeWait = time.Second
 
 // maxLogged bounds logged: clients choose beta names freely.
 const maxLogged = 256
@@ -151,7 +157,7 @@ func (p *Provider) Stream(ctx context.Context, req *llm.Request) (llm.Stream, er
 		return nil, upstreamError(ctx, err)
 	}
 	s := newStream(ctx, out.GetStream())
-	if err := s.prime(ctx); err != nil {
+	if err := s.prime(ctx, primeWait); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -3,9 +3,11 @@ package bedrock
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
@@ -31,10 +33,17 @@ func newStream(ctx context.Context, es *bedrockruntime.InvokeModelWithResponseSt
 	return &stream{es: es, ctx: ctx}
 }
 
-// prime reads the first event, so that a stream failing before it (an
-// exception frame first, or nothing at all) is a retryable error of Stream.
-func (s *stream) prime(ctx context.Context) error {
-	ev, err := s.next(ctx)
+// prime waits up to wait for the first event, so that a stream failing
+// before it (an exception frame first, or nothing at all) is a retryable
+// error of Stream. A stream still silent by then is handed on unprimed: the
+// router's own first-event wait (its commit bound) takes over from there.
+func (s *stream) prime(ctx context.Context, wait time.Duration) error {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	ev, err := s.nextOr(ctx, timer.C)
+	if errors.Is(err, errWaited) {
+		return nil
+	}
 	if err == io.EOF {
 		return &llm.Error{Status: http.StatusBadGateway, Type: llm.ErrAPI, Retryable: true,
 			Message: "bedrock stream ended before its first event"}
@@ -45,6 +54,9 @@ func (s *stream) prime(ctx context.Context) error {
 	s.first, s.hasFirst = ev, true
 	return nil
 }
+
+// errWaited ends a prime that waited its bound.
+var errWaited = errors.New("bedrock: no first event within the prime bound")
 
 // Next returns the next event, io.EOF after the last, or the failure that
 // ended the stream as an *llm.Error.
@@ -57,10 +69,15 @@ func (s *stream) Next(ctx context.Context) (llm.Event, error) {
 	return s.next(ctx)
 }
 
-func (s *stream) next(ctx context.Context) (llm.Event, error) {
+func (s *stream) next(ctx context.Context) (llm.Event, error) { return s.nextOr(ctx, nil) }
+
+// nextOr is next, giving up with errWaited when stop fires (nil: never).
+func (s *stream) nextOr(ctx context.Context, stop <-chan time.Time) (llm.Event, error) {
 	events := s.es.Events()
 	for {
 		select {
+		case <-stop:
+			return llm.Event{}, errWaited
 		case ev, ok := <-events:
 			if !ok {
 				if err := s.es.Err(); err != nil {
