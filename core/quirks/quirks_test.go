@@ -197,3 +197,24 @@ func TestCapturedClaudeCodeRequests(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkApplyClaudeCode: the Bedrock edits of a captured Claude Code
+// request (billing block, system messages folded, one pass over the body).
+func BenchmarkApplyClaudeCode(b *testing.B) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "claude-code-requests", "cc-print-text.json"))
+	if err != nil {
+		b.Skip("SKIP: fixture not found")
+	}
+	var c struct{ Body json.RawMessage }
+	if err := json.Unmarshal(raw, &c); err != nil {
+		b.Fatal(err)
+	}
+	rules := Default().For("bedrock")
+	b.SetBytes(int64(len(c.Body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := rules.Apply(c.Body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
