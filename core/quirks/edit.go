@@ -43,6 +43,11 @@ type plan struct {
 	body []byte
 	root gjson.Result
 
+	// top are the body's members, read once; sys, msgs and tools the ones
+	// the edits look into.
+	top              []member
+	sys, msgs, tools gjson.Result
+
 	dropped  map[string]bool // top-level members to leave out
 	stripSys bool            // the system member loses reserved blocks or its first line
 	fold     bool            // role "system" messages move into system
@@ -52,6 +57,9 @@ type plan struct {
 	out     []byte
 	members int
 }
+
+// member is one top-level key and its value.
+type member struct{ k, v gjson.Result }
 
 // cut replaces body[start:end] with repl wherever that range is copied.
 type cut struct {
@@ -66,40 +74,41 @@ func (p *plan) note(what string) {
 }
 
 func (p *plan) find() {
-	drop := func(f string) {
-		if p.dropped == nil {
-			p.dropped = map[string]bool{}
+	p.root.ForEach(func(k, v gjson.Result) bool {
+		p.top = append(p.top, member{k, v})
+		switch k.Str {
+		case "system":
+			p.sys = v
+		case "messages":
+			p.msgs = v
+		case "tools":
+			p.tools = v
 		}
-		p.dropped[f] = true
-		p.note("field " + f)
-	}
-	if p.r.accepted != nil {
-		p.root.ForEach(func(k, _ gjson.Result) bool {
-			if !slices.Contains(p.r.accepted, k.Str) {
-				drop(k.Str)
+		return true
+	})
+	for _, m := range p.top {
+		f := m.k.Str
+		if p.r.accepted != nil && !slices.Contains(p.r.accepted, f) || slices.Contains(p.r.dropFields, f) {
+			if p.dropped == nil {
+				p.dropped = map[string]bool{}
 			}
-			return true
-		})
-	}
-	for _, f := range p.r.dropFields {
-		if !p.dropped[f] && p.root.Get(gjson.Escape(f)).Exists() {
-			drop(f)
+			p.dropped[f] = true
+			p.note("field " + f)
 		}
 	}
-	if sys := p.root.Get("system"); len(p.r.systemPrefixes) > 0 && sys.Exists() {
+	if len(p.r.systemPrefixes) > 0 && p.sys.Exists() {
 		switch {
-		case sys.Type == gjson.String && p.reserved(firstLine(sys.Str)):
+		case p.sys.Type == gjson.String && p.reserved(firstLine(p.sys.Str)):
 			p.stripSys = true
-		case sys.IsArray():
-			sys.ForEach(func(_, b gjson.Result) bool {
+		case p.sys.IsArray():
+			p.sys.ForEach(func(_, b gjson.Result) bool {
 				p.stripSys = p.reservedBlock(b)
 				return !p.stripSys
 			})
 		}
 	}
-	msgs := p.root.Get("messages")
-	if p.r.fold && bytes.Contains([]byte(msgs.Raw), []byte(`"system"`)) {
-		msgs.ForEach(func(_, m gjson.Result) bool {
+	if p.r.fold && bytes.Contains([]byte(p.msgs.Raw), []byte(`"system"`)) {
+		p.msgs.ForEach(func(_, m gjson.Result) bool {
 			p.fold = m.Get("role").Str == "system"
 			return !p.fold
 		})
@@ -123,8 +132,15 @@ func (p *plan) reserved(text string) bool {
 	return false
 }
 
+// reservedBlock reports a text block whose text begins with a reserved
+// prefix; a block not containing one at all is passed without parsing (a
+// system block can be tens of kilobytes).
 func (p *plan) reservedBlock(b gjson.Result) bool {
-	return b.Get("type").Str == "text" && p.reserved(b.Get("text").Str)
+	found := false
+	for _, pre := range p.r.systemPrefixes {
+		found = found || strings.Contains(b.Raw, pre)
+	}
+	return found && b.Get("type").Str == "text" && p.reserved(b.Get("text").Str)
 }
 
 func firstLine(s string) string {
@@ -148,8 +164,8 @@ func (p *plan) findCuts() {
 		arr.ForEach(func(_, v gjson.Result) bool { fn(v); return true })
 	}
 	cc(p.root)
-	each(p.root.Get("system"), cc)
-	each(p.root.Get("tools"), func(t gjson.Result) {
+	each(p.sys, cc)
+	each(p.tools, func(t gjson.Result) {
 		if len(toolKeys) > 0 && hasAny(t, toolKeys) {
 			// One cut for the whole tool, its cache_control rewritten inside it.
 			p.cuts = append(p.cuts, cut{t.Index, t.Index + len(t.Raw), p.without(t, toolKeys, "tools[].", ccKeys)})
@@ -157,7 +173,7 @@ func (p *plan) findCuts() {
 		}
 		cc(t)
 	})
-	each(p.root.Get("messages"), func(m gjson.Result) {
+	each(p.msgs, func(m gjson.Result) {
 		each(m.Get("content"), func(b gjson.Result) {
 			cc(b)
 			each(b.Get("content"), cc) // tool_result blocks carry blocks of their own
@@ -220,14 +236,14 @@ func (p *plan) without(obj gjson.Result, keys []string, label string, ccKeys []s
 func (p *plan) write() []byte {
 	p.out = make([]byte, 0, len(p.body)+64)
 	p.out = append(p.out, '{')
-	msgs := p.root.Get("messages")
 	systemDone := false
-	p.root.ForEach(func(k, v gjson.Result) bool {
+	for _, m := range p.top {
+		k, v := m.k, m.v
 		switch {
 		case p.dropped[k.Str]:
 		case k.Str == "system" && (p.stripSys || p.fold):
 			if !systemDone {
-				p.system(k.Raw, v, msgs)
+				p.system(k.Raw, v, p.msgs)
 			}
 			systemDone = true
 		case k.Str == "messages" && p.fold:
@@ -237,10 +253,9 @@ func (p *plan) write() []byte {
 			p.sep()
 			p.copyRange(k.Index, v.Index+len(v.Raw))
 		}
-		return true
-	})
+	}
 	if p.fold && !systemDone {
-		p.system(`"system"`, gjson.Result{}, msgs)
+		p.system(`"system"`, gjson.Result{}, p.msgs)
 	}
 	return append(p.out, '}')
 }

@@ -70,18 +70,17 @@ type shaped struct {
 // shape builds the InvokeModel body for req. For count_tokens it also makes
 // sure max_tokens is present, which the InvokeModel body schema requires.
 func (s *shaper) shape(req *llm.Request) (shaped, error) {
-	body := req.Body
-	if !gjson.ValidBytes(body) || !gjson.ParseBytes(body).IsObject() {
+	var out shaped
+	body, removed, err := s.quirks.Apply(req.Body) // validates: one JSON object
+	if err != nil {
 		return shaped{}, &llm.Error{Status: 400, Type: llm.ErrInvalidRequest, Message: "request body must be a JSON object"}
 	}
-	var out shaped
-	var err error
+	out.Removed = removed
 	del := func(path string) {
 		if err == nil {
 			body, err = sjson.DeleteBytes(body, path)
 		}
 	}
-	body, out.Removed, err = s.quirks.Apply(body)
 	// Bedrock takes the model from the URL and streaming from the operation.
 	del("model")
 	del("stream")
