@@ -276,3 +276,65 @@ func TestThinkingSurvivesProviderFailover(t *testing.T) {
 		t.Errorf("thinking block changed on failover:\n got %s\nwant %s", got, thinking)
 	}
 }
+
+// TestClaudeCodeInteractive: the interactive CLI (in tmux, onboarding
+// pre-accepted) holds a two-turn conversation through a Bedrock deployment
+// and a mixed group: interactive mode sends what print mode does not
+// (safeguards and more betas), and the billing-header block as well.
+func TestClaudeCodeInteractive(t *testing.T) {
+	bin := os.Getenv("CLAUDE_CODE_BIN")
+	if bin == "" {
+		t.Skip("SKIP: CLAUDE_CODE_BIN not set (scripts/claude-code-cli.sh installs the CLI; make test sets it)")
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("SKIP: tmux not installed")
+	}
+	for _, b := range cliBackends(t) {
+		if b.name == "vertex" {
+			continue // print mode covers it; keep the wall time down
+		}
+		t.Run(b.name, func(t *testing.T) {
+			dir := t.TempDir()
+			home, project := filepath.Join(dir, "home"), filepath.Join(dir, "project")
+			for _, d := range []string{home, project} {
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			state, _ := json.Marshal(map[string]any{"hasCompletedOnboarding": true, "theme": "dark",
+				"projects": map[string]any{project: map[string]any{"hasTrustDialogAccepted": true, "hasCompletedProjectOnboarding": true}}})
+			if err := os.WriteFile(filepath.Join(home, ".claude.json"), state, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			session := "cgw-" + filepath.Base(dir)
+			tmux := func(args ...string) string {
+				out, err := exec.Command("tmux", args...).CombinedOutput()
+				if err != nil {
+					t.Fatalf("tmux %q: %v %s", args, err, out)
+				}
+				return string(out)
+			}
+			tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "50", "-c", project,
+				"env", "HOME="+home, "TERM=xterm-256color", "ANTHROPIC_BASE_URL="+b.url, "ANTHROPIC_AUTH_TOKEN="+masterKey,
+				"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1", bin)
+			t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", session).Run() })
+			waitFor := func(want string) {
+				t.Helper()
+				deadline := time.Now().Add(90 * time.Second)
+				for time.Now().Before(deadline) {
+					if strings.Contains(tmux("capture-pane", "-p", "-t", session), want) {
+						return
+					}
+					time.Sleep(200 * time.Millisecond)
+				}
+				t.Fatalf("%q never appeared; screen:\n%s", want, tmux("capture-pane", "-p", "-t", session))
+			}
+			waitFor("❯")
+			tmux("send-keys", "-t", session, "first question", "Enter")
+			waitFor("reply #1 from " + b.served)
+			tmux("send-keys", "-t", session, "second question", "Enter")
+			waitFor("reply #2 from " + b.served)
+			b.check(t)
+		})
+	}
+}
