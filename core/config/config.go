@@ -81,8 +81,11 @@ type Params struct {
 	AWSSessionName            string
 	AWSExternalID             string
 	AWSBedrockRuntimeEndpoint string
-	AWSWebIdentityToken       string
-	AWSSTSEndpoint            string
+	// BedrockAPI (bedrock_api) picks Bedrock's API: invoke (default),
+	// messages (bedrock-runtime's Anthropic Messages API) or mantle.
+	BedrockAPI          string
+	AWSWebIdentityToken string
+	AWSSTSEndpoint      string
 
 	VertexProject     string
 	VertexLocation    string
@@ -337,6 +340,12 @@ func parseParams(p *section) Params {
 	out.AWSSessionName = p.str("aws_session_name")
 	out.AWSExternalID = p.str("aws_external_id")
 	out.AWSBedrockRuntimeEndpoint = p.str("aws_bedrock_runtime_endpoint")
+	out.BedrockAPI = p.str("bedrock_api")
+	switch out.BedrockAPI {
+	case "", "invoke", "messages", "mantle":
+	default:
+		p.fail("bedrock_api", "unknown API %q (want invoke, messages or mantle)", out.BedrockAPI)
+	}
 	out.AWSWebIdentityToken = p.str("aws_web_identity_token")
 	out.AWSSTSEndpoint = p.str("aws_sts_endpoint")
 	out.VertexProject = first(p.str("vertex_project"), p.str("vertex_ai_project"))

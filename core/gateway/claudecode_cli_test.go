@@ -152,6 +152,7 @@ func cliBackends(t *testing.T) []cliBackend {
 		}
 	}
 	b := bedrockCLIFake(t, false)
+	bm := bedrockCLIFake(t, false)
 	v := vertexFake()
 	broken, v2 := bedrockCLIFake(t, true), vertexFake()
 	return []cliBackend{
@@ -160,6 +161,15 @@ func cliBackends(t *testing.T) []cliBackend {
 				for _, c := range b.Calls() {
 					if c.Rejected != "" {
 						t.Errorf("bedrock fake refused a Claude Code request: %s", c.Rejected)
+					}
+				}
+			}},
+		// Bedrock's Anthropic Messages API (bedrock_api: messages, SigV4).
+		{name: "bedrock-messages", served: "bedrock", url: startGateway(t, "model_list:\n  - model_name: \"*\"\n"+bedrockParams(bm, "      bedrock_api: messages\n")+cliGeneral, gateway.Options{}).URL,
+			check: func(t *testing.T) {
+				for _, c := range bm.Calls() {
+					if c.Rejected != "" || !strings.HasPrefix(c.Op, "messages") {
+						t.Errorf("bedrock messages fake: %s refused %q", c.Op, c.Rejected)
 					}
 				}
 			}},
@@ -290,8 +300,8 @@ func TestClaudeCodeInteractive(t *testing.T) {
 		t.Skip("SKIP: tmux not installed")
 	}
 	for _, b := range cliBackends(t) {
-		if b.name == "vertex" {
-			continue // print mode covers it; keep the wall time down
+		if b.name == "vertex" || b.name == "bedrock-messages" {
+			continue // print mode covers them; keep the wall time down
 		}
 		t.Run(b.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -306,7 +316,7 @@ func TestClaudeCodeInteractive(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(home, ".claude.json"), state, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			session := "cgw-" + filepath.Base(dir)
+			session := fmt.Sprintf("cgw-%d-%s", os.Getpid(), b.name)
 			tmux := func(args ...string) string {
 				out, err := exec.Command("tmux", args...).CombinedOutput()
 				if err != nil {

@@ -138,7 +138,14 @@ func newProvider(ctx context.Context, d config.Deployment, client *http.Client, 
 		return simulated.New(ctx, d)
 	case config.ProviderBedrock:
 		// nil HTTPClient: the SDK's own client honours AWS_CA_BUNDLE and proxies.
-		p, err := bedrock.New(ctx, d, bedrock.Options{Logger: log})
+		var p router.Provider
+		var err error
+		switch d.Params.BedrockAPI {
+		case bedrock.APIMessages, bedrock.APIMantle:
+			p, err = bedrock.NewMessages(ctx, d, bedrock.Options{Logger: log})
+		default:
+			p, err = bedrock.New(ctx, d, bedrock.Options{Logger: log})
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -110,3 +110,50 @@ func TestSilentUpstreamIsCommittedAndPinged(t *testing.T) {
 		t.Errorf("events %q: want pings before message_start", seen)
 	}
 }
+
+// Bedrock's Anthropic Messages API endpoints (bedrock_api: messages, SigV4;
+// bedrock_api: mantle, a Bedrock API key): streaming and not, a captured
+// Claude Code request (billing block and all), and a throttle mapped to 429
+// with retry-after, against a fake that checks signatures, keys and bodies.
+func TestBedrockMessagesAPI(t *testing.T) {
+	captured := loadCaptures(t, "cc-print-text")["cc-print-text.json"]
+	for _, api := range []string{"messages", "mantle"} {
+		t.Run(api, func(t *testing.T) {
+			throttle := false
+			up := bedrocktest.NewServer(t, bedrocktest.Options{APIKey: "bedrock-api-key-test", Reply: func(*bedrocktest.Call) bedrocktest.Reply {
+				if throttle {
+					return bedrocktest.Reply{Error: &bedrocktest.Exception{Type: "ThrottlingException", Message: "Too many requests, please wait before trying again.", RetryAfter: "3"}}
+				}
+				return bedrocktest.Reply{}
+			}})
+			params := bedrockParams(up, "      bedrock_api: "+api+"\n")
+			if api == "mantle" {
+				params = "    litellm_params:\n      model: bedrock/us.anthropic.claude-opus-4-5-20251101-v1:0\n      bedrock_api: mantle\n" +
+					"      aws_region_name: us-east-1\n      api_key: bedrock-api-key-test\n      api_base: " + up.URL + "\n"
+			}
+			gw := startGateway(t, "model_list:\n  - model_name: \"*\"\n"+params+"router_settings: {num_retries: 0}\n"+cliGeneral, gateway.Options{})
+			for _, body := range []string{simpleBody, strings.Replace(simpleBody, `"stream":true`, `"stream":false`, 1), string(captured.Body)} {
+				resp := post(t, gw.URL+"/v1/messages", body, map[string]string{"anthropic-beta": captured.Headers["anthropic-beta"]})
+				b, _ := io.ReadAll(resp.Body)
+				stream := gjson.Get(body, "stream").Bool()
+				if resp.StatusCode != 200 || stream && !strings.Contains(string(b), "event: message_stop") || !stream && gjson.GetBytes(b, "type").Str != "message" {
+					t.Fatalf("%d %.300s", resp.StatusCode, b)
+				}
+			}
+			for _, c := range up.Calls() {
+				if c.Rejected != "" {
+					t.Errorf("refused: %s", c.Rejected)
+				}
+				if c.Bearer != (api == "mantle") || !strings.HasPrefix(c.Op, "messages") || c.ModelID != "us.anthropic.claude-opus-4-5-20251101-v1:0" {
+					t.Errorf("call %s %s bearer=%v", c.Op, c.ModelID, c.Bearer)
+				}
+			}
+			throttle = true
+			resp := post(t, gw.URL+"/v1/messages", simpleBody, nil)
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 429 || resp.Header.Get("retry-after") == "" || gjson.GetBytes(b, "error.type").Str != "rate_limit_error" {
+				t.Errorf("throttled: %d retry-after=%q %s", resp.StatusCode, resp.Header.Get("retry-after"), b)
+			}
+		})
+	}
+}

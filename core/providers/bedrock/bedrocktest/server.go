@@ -275,6 +275,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		reject(&Exception{Type: "ValidationException", Message: "cannot read body"})
 		return
 	}
+	if r.Method == http.MethodPost && r.URL.Path == MessagesPath {
+		s.serveMessages(w, r, body, &call, reject)
+		return
+	}
 	// POST /model/{modelId}/{op}; the model id is one escaped path segment.
 	parts := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
 	if r.Method != http.MethodPost || len(parts) != 3 || parts[0] != "model" {
