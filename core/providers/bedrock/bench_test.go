@@ -100,3 +100,54 @@ func eventstreamEncode(w io.Writer, event []byte) error {
 }
 
 var eventstreamEncoder = eventstream.NewEncoder()
+
+// sseFrames answers every call with n copies of one SSE event, from memory.
+type sseFrames struct {
+	event []byte
+	n     int
+}
+
+func (f sseFrames) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		io.Copy(io.Discard, req.Body)
+		req.Body.Close()
+	}
+	return &http.Response{
+		StatusCode: 200, Request: req, ContentLength: -1,
+		Header: http.Header{"Content-Type": {"text/event-stream"}},
+		Body:   io.NopCloser(&repeat{frame: f.event, left: f.n}),
+	}, nil
+}
+
+// BenchmarkMessagesStreamEvent is BenchmarkStreamEvent for a bedrock_api:
+// messages deployment: the same event as SSE, no event-stream decoding.
+func BenchmarkMessagesStreamEvent(b *testing.B) {
+	ev := `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello, world"}}`
+	frame := sse.Append(nil, llm.Event{Type: "content_block_delta", Data: []byte(ev)})
+	d := config.Deployment{ID: "bench", Params: config.Params{Provider: "bedrock", UpstreamModel: "anthropic.claude-3-5-sonnet-20241022-v2:0",
+		AWSRegionName: "us-east-1", AWSAccessKeyID: "AKIABENCH", AWSSecretAccessKey: "secret", APIBase: "http://bedrock.invalid", BedrockAPI: bedrock.APIMessages}}
+	p, err := bedrock.NewMessages(context.Background(), d, bedrock.Options{HTTPClient: &http.Client{Transport: sseFrames{event: frame, n: b.N + 1}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	s, err := p.Stream(ctx, &llm.Request{Body: []byte(`{"max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`), Stream: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	out := make([]byte, 0, 512)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N + 1 {
+		ev, err := s.Next(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out = sse.Append(out[:0], ev)
+	}
+	b.StopTimer()
+	if _, err := s.Next(ctx); err != io.EOF {
+		b.Fatalf("end: %v", err)
+	}
+}
