@@ -148,6 +148,12 @@ func TestBedrockMessagesAPI(t *testing.T) {
 					t.Errorf("call %s %s bearer=%v", c.Op, c.ModelID, c.Bearer)
 				}
 			}
+			// count_tokens: not on this API; the client still gets a count.
+			cresp := post(t, gw.URL+"/v1/messages/count_tokens", `{"model":"claude-sonnet","messages":[{"role":"user","content":"hi"}]}`, nil)
+			cb, _ := io.ReadAll(cresp.Body)
+			if cresp.StatusCode != 200 || gjson.GetBytes(cb, "input_tokens").Int() < 1 {
+				t.Errorf("count_tokens: %d %s", cresp.StatusCode, cb)
+			}
 			throttle = true
 			resp := post(t, gw.URL+"/v1/messages", simpleBody, nil)
 			b, _ := io.ReadAll(resp.Body)

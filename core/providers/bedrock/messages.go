@@ -95,13 +95,16 @@ func NewMessages(ctx context.Context, d config.Deployment, opts Options) (*Messa
 // Endpoint is the Messages API URL.
 func (p *MessagesProvider) Endpoint() string { return p.url }
 
-// Send serves a non-streaming call. count_tokens goes through InvokeModel's
-// CountTokens on an invoke deployment; here it is refused so the router
-// falls back to its estimate or another deployment.
+// Send serves a non-streaming call. The Messages API has no count_tokens:
+// it is answered with the local estimate, labelled as such (an invoke
+// deployment asks Bedrock's CountTokens).
 func (p *MessagesProvider) Send(ctx context.Context, req *llm.Request) (*llm.Response, error) {
 	if req.Kind == llm.KindCountTokens {
-		return nil, &llm.Error{Status: http.StatusNotFound, Type: llm.ErrNotFound, Retryable: true,
-			Message: "bedrock messages API: count_tokens is served by invoke deployments"}
+		n := req.EstimatedInputTokens
+		if n <= 0 {
+			n = estimateTokens(req.Body)
+		}
+		return countResponse(n, CountTokensEstimate), nil
 	}
 	resp, err := p.do(ctx, req, false)
 	if err != nil {
