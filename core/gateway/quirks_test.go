@@ -119,8 +119,11 @@ func TestBedrockMessagesAPI(t *testing.T) {
 	captured := loadCaptures(t, "cc-print-text")["cc-print-text.json"]
 	for _, api := range []string{"messages", "mantle"} {
 		t.Run(api, func(t *testing.T) {
-			throttle := false
+			throttle, midStream := false, false
 			up := bedrocktest.NewServer(t, bedrocktest.Options{APIKey: "bedrock-api-key-test", Reply: func(*bedrocktest.Call) bedrocktest.Reply {
+				if midStream {
+					return bedrocktest.Reply{StreamException: &bedrocktest.Exception{Type: "InternalServerException", Message: "model stream failed"}, ExceptionAfter: 2}
+				}
 				if throttle {
 					return bedrocktest.Reply{Error: &bedrocktest.Exception{Type: "ThrottlingException", Message: "Too many requests, please wait before trying again.", RetryAfter: "3"}}
 				}
@@ -154,7 +157,14 @@ func TestBedrockMessagesAPI(t *testing.T) {
 			if cresp.StatusCode != 200 || gjson.GetBytes(cb, "input_tokens").Int() < 1 {
 				t.Errorf("count_tokens: %d %s", cresp.StatusCode, cb)
 			}
-			throttle = true
+			// A mid-stream failure reaches the client as a well-formed error event.
+			midStream = true
+			mresp := post(t, gw.URL+"/v1/messages", simpleBody, nil)
+			mb, _ := io.ReadAll(mresp.Body)
+			if mresp.StatusCode != 200 || !strings.Contains(string(mb), "event: error") || strings.Contains(string(mb), "message_stop") {
+				t.Errorf("mid-stream failure: %d %s", mresp.StatusCode, mb)
+			}
+			midStream, throttle = false, true
 			resp := post(t, gw.URL+"/v1/messages", simpleBody, nil)
 			b, _ := io.ReadAll(resp.Body)
 			if resp.StatusCode != 429 || resp.Header.Get("retry-after") == "" || gjson.GetBytes(b, "error.type").Str != "rate_limit_error" {
