@@ -108,15 +108,16 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 	})
 	g.closers = append(g.closers, rt.Drain)
 	srv := server.New(server.Options{
-		Router:       rt,
-		MasterKey:    cfg.MasterKey(),
-		Logger:       log,
-		Recorder:     rec,
-		Pricer:       pricer,
-		MaxBodyBytes: cfg.General.MaxRequestBodyBytes,
-		Debug:        cfg.General.Debug,
-		PingInterval: opts.PingInterval,
-		Extra:        spendapi.Handlers(state.Spend, spendapi.Options{Logger: log}),
+		Router:        rt,
+		MasterKey:     cfg.MasterKey(),
+		Logger:        log,
+		Recorder:      rec,
+		Pricer:        pricer,
+		MaxBodyBytes:  cfg.General.MaxRequestBodyBytes,
+		Debug:         cfg.General.Debug,
+		PingInterval:  opts.PingInterval,
+		BedrockFrames: bedrock.Frames{},
+		Extra:         spendapi.Handlers(state.Spend, spendapi.Options{Logger: log}),
 		HealthExtra: func(context.Context) map[string]any {
 			out := map[string]any{"state_store": state.Store.Stats()}
 			if s, ok := rec.(interface{ Stats() spend.Stats }); ok {

@@ -15,6 +15,10 @@ import (
 // Anthropic's everywhere else.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *llm.Error) {
 	setRetryHeaders(w.Header(), e)
+	if native := nativeErrorWriter(r.URL.Path); native != nil {
+		native(w, e)
+		return
+	}
 	if strings.HasPrefix(r.URL.Path, "/v1/chat/") || strings.HasPrefix(r.URL.Path, "/chat/") {
 		writeOpenAIError(w, e)
 		return

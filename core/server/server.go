@@ -49,6 +49,9 @@ type Options struct {
 	Debug bool
 	// Extra registers more routes (e.g. spend endpoints) behind the same auth.
 	Extra map[string]http.Handler
+	// BedrockFrames encodes Bedrock's event-stream answers on the /bedrock
+	// routes (core/providers/bedrock.Frames); nil refuses Bedrock streams.
+	BedrockFrames BedrockFramer
 	// HealthExtra adds fields to GET /health (state store, spend recorder).
 	HealthExtra func(ctx context.Context) map[string]any
 }
@@ -92,6 +95,7 @@ func New(opts Options) *Server {
 	m.HandleFunc("GET /health/liveliness", handleAlive)
 	m.HandleFunc("GET /health/liveness", handleAlive)
 	m.HandleFunc("GET /health/readiness", s.handleReady)
+	s.nativeRoutes(m)
 	m.HandleFunc("/api/hello", handleHello)
 	m.HandleFunc("GET /{$}", handleHello)
 	for pattern, h := range opts.Extra {
