@@ -141,3 +141,28 @@ func TestClaudeCodeNativeModes(t *testing.T) {
 		}
 	}
 }
+
+// TestClaudeCodeModelDiscovery: with CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY
+// the CLI reads the gateway's /v1/models at start and keeps what it can use
+// (ids starting with "claude", their display names) in its cache.
+func TestClaudeCodeModelDiscovery(t *testing.T) {
+	bin := os.Getenv("CLAUDE_CODE_BIN")
+	if bin == "" {
+		t.Skip("SKIP: CLAUDE_CODE_BIN not set (scripts/claude-code-cli.sh installs the CLI; make test sets it)")
+	}
+	gw := startGateway(t, "model_list:\n  - model_name: claude-opus-4-5\n    litellm_params:\n      model: simulated/claude-opus-4-5-20251101\n"+cliGeneral, gateway.Options{})
+	dir := t.TempDir()
+	for _, sub := range []string{"home", "project"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claudeNativeCLI(t, bin, dir, []string{"ANTHROPIC_BASE_URL=" + gw.URL, "CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY=1", "ANTHROPIC_MODEL=claude-opus-4-5"}, "say hello")
+	b, err := os.ReadFile(filepath.Join(dir, "home", ".claude", "cache", "gateway-models.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := gjson.GetBytes(b, `models.#(id=="claude-opus-4-5").display_name`).String(); got != "Claude Opus 4.5" {
+		t.Errorf("Claude Code's model cache: %s", b)
+	}
+}

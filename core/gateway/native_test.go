@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -76,5 +77,47 @@ func bedrockError(name string) func(t *testing.T, hdr func(string) string, b []b
 		if !strings.HasPrefix(hdr("x-amzn-errortype"), name+":") || gjson.GetBytes(b, "message").String() == "" {
 			t.Errorf("want Bedrock %s, got %q %s", name, hdr("x-amzn-errortype"), b)
 		}
+	}
+}
+
+// TestModelListLimits: /v1/models gives each group the limits every one of
+// its deployments allows (model_info over the built-in table), as Anthropic's
+// list does; unknown models keep null limits.
+func TestModelListLimits(t *testing.T) {
+	gw := startGateway(t, `
+model_list:
+  - model_name: claude-opus
+    litellm_params:
+      model: simulated/us.anthropic.claude-opus-4-5-20251101-v1:0
+  - model_name: claude-opus
+    litellm_params:
+      model: simulated/claude-opus-4-5@20251101
+    model_info:
+      max_output_tokens: 32000
+  - model_name: claude-custom
+    litellm_params:
+      model: simulated/my-fine-tune
+general_settings:
+  master_key: os.environ/MASTER
+`, gateway.Options{})
+	req, _ := http.NewRequest("GET", gw.URL+"/v1/models?limit=1000", nil)
+	req.Header.Set("Authorization", "Bearer "+masterKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	opus := gjson.GetBytes(b, `data.#(id=="claude-opus")`)
+	if opus.Get("display_name").String() != "Claude Opus 4.5" || opus.Get("max_input_tokens").Int() != 200000 || opus.Get("max_tokens").Int() != 32000 ||
+		!opus.Get("capabilities.thinking.supported").Bool() || opus.Get("created_at").String() != "2025-11-24T00:00:00Z" {
+		t.Errorf("claude-opus: %s", opus.Raw)
+	}
+	custom := gjson.GetBytes(b, `data.#(id=="claude-custom")`)
+	if custom.Get("max_tokens").Type != gjson.Null || custom.Get("capabilities").Exists() {
+		t.Errorf("claude-custom: %s", custom.Raw)
+	}
+	if gjson.GetBytes(b, "has_more").Bool() || gjson.GetBytes(b, "first_id").String() == "" || gjson.GetBytes(b, "last_id").String() == "" {
+		t.Errorf("list: %s", b)
 	}
 }

@@ -17,11 +17,49 @@ type model struct {
 	CreatedAt   string `json:"created_at"`
 	Created     int64  `json:"created"`
 	OwnedBy     string `json:"owned_by"`
+	// Limits and capabilities as Anthropic's list gives them, where known.
+	MaxInputTokens *int64        `json:"max_input_tokens"`
+	MaxTokens      *int64        `json:"max_tokens"`
+	Capabilities   *capabilities `json:"capabilities,omitempty"`
+}
+
+// supported is the Models API's {"supported": bool}.
+type supported struct {
+	Supported bool `json:"supported"`
+}
+
+// capabilities is the subset of the Models API's capability matrix the
+// gateway knows for every Claude model it serves.
+type capabilities struct {
+	ImageInput supported `json:"image_input"`
+	PDFInput   supported `json:"pdf_input"`
+	Thinking   struct {
+		Supported bool `json:"supported"`
+		Types     struct {
+			Enabled  supported `json:"enabled"`
+			Adaptive supported `json:"adaptive"`
+		} `json:"types"`
+	} `json:"thinking"`
 }
 
 func (s *Server) modelEntry(name string) model {
-	return model{ID: name, Type: "model", Object: "model", DisplayName: name,
+	m := model{ID: name, Type: "model", Object: "model", DisplayName: name,
 		CreatedAt: s.started.UTC().Format(time.RFC3339), Created: s.started.Unix(), OwnedBy: "claude-gateway"}
+	spec, ok := groupSpec(s.router.Deployments(), name)
+	if !ok {
+		return m
+	}
+	if spec.DisplayName != "" {
+		m.DisplayName = spec.DisplayName
+	}
+	if t, err := time.Parse(time.RFC3339, spec.Released); err == nil {
+		m.CreatedAt, m.Created = spec.Released, t.Unix()
+	}
+	m.MaxInputTokens, m.MaxTokens = &spec.MaxInputTokens, &spec.MaxTokens
+	c := &capabilities{ImageInput: supported{true}, PDFInput: supported{true}}
+	c.Thinking.Supported, c.Thinking.Types.Enabled.Supported, c.Thinking.Types.Adaptive.Supported = spec.Thinking, spec.Thinking, spec.Adaptive
+	m.Capabilities = c
+	return m
 }
 
 func (s *Server) handleModels(w http.ResponseWriter, _ *http.Request) {

@@ -43,3 +43,25 @@ func TestBedrockException(t *testing.T) {
 		}
 	}
 }
+
+func TestLookupSpec(t *testing.T) {
+	cases := []struct {
+		upstream string
+		name     string
+		maxTok   int64
+	}{
+		{"us.anthropic.claude-opus-4-5-20251101-v1:0", "Claude Opus 4.5", 64000},
+		{"claude-opus-4-5@20251101", "Claude Opus 4.5", 64000},
+		{"claude-opus-4-20250514", "Claude Opus 4", 32000},
+		{"claude-opus-4-1", "Claude Opus 4.1", 32000},
+		{"anthropic.claude-3-5-haiku-20241022-v1:0", "Claude Haiku 3.5", 8192},
+		{"claude-opus-4-6", "Claude Opus 4.6", 128000},
+		{"my-fine-tune", "", 0},
+	}
+	for _, c := range cases {
+		s, ok := lookupSpec(c.upstream)
+		if ok != (c.name != "") || s.DisplayName != c.name || s.MaxTokens != c.maxTok {
+			t.Errorf("%s: %+v %v", c.upstream, s, ok)
+		}
+	}
+}
