@@ -37,7 +37,9 @@ func (s *Server) nativeRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /bedrock/model/{model}/invoke-with-response-stream", s.authed(s.bedrockHandler(true)))
 	// Claude Code lists inference profiles (unauthenticated) at start in Bedrock mode.
 	m.HandleFunc("GET /bedrock/inference-profiles", handleInferenceProfiles)
-	for _, prefix := range []string{"/vertex_ai/v1", "/vertex/v1"} {
+	// Vertex's own root (/v1/projects/...) too: SDKs that rewrite only a
+	// root /v1/messages (anthropic-sdk-go's vertex) take no path prefix.
+	for _, prefix := range []string{"/vertex_ai/v1", "/vertex/v1", "/v1"} {
 		m.HandleFunc("POST "+prefix+"/projects/{project}/locations/{location}/publishers/anthropic/models/{model}", s.authed(s.handleVertex))
 	}
 }

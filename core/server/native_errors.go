@@ -15,7 +15,7 @@ func nativeErrorWriter(path string) func(http.ResponseWriter, *llm.Error) {
 	switch {
 	case strings.HasPrefix(path, "/bedrock/"):
 		return writeBedrockError
-	case strings.HasPrefix(path, "/vertex_ai/"), strings.HasPrefix(path, "/vertex/"):
+	case strings.HasPrefix(path, "/vertex_ai/"), strings.HasPrefix(path, "/vertex/"), strings.HasPrefix(path, "/v1/projects/"):
 		return writeGoogleError
 	}
 	return nil
