@@ -9,10 +9,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/config"
+	"github.com/claude-gateway/claude-gateway/core/identity"
+	"github.com/claude-gateway/claude-gateway/core/identity/keyadmin"
+	"github.com/claude-gateway/claude-gateway/core/llm"
 	"github.com/claude-gateway/claude-gateway/core/providers/anthropic"
 	"github.com/claude-gateway/claude-gateway/core/providers/bedrock"
 	"github.com/claude-gateway/claude-gateway/core/providers/simulated"
@@ -107,6 +112,15 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 		FailClosed: cfg.General.StateFailClosed, CommitAfter: cfg.General.StreamCommitAfter,
 	})
 	g.closers = append(g.closers, rt.Drain)
+	keys := identity.NewGatekeeper(state.Store, identity.Options{Logger: log})
+	runCtx, stopKeys := context.WithCancel(context.WithoutCancel(ctx))
+	go keys.Run(runCtx)
+	g.closers = append(g.closers, func(context.Context) error { stopKeys(); return nil })
+	admin := spendapi.Handlers(state.Spend, spendapi.Options{Logger: log})
+	maps.Copy(admin, keyadmin.Handlers(keys.Repo(), keyadmin.Options{
+		Logger: log, Changed: keys.Forget,
+		KnownModel: func(m string) bool { _, ok := rt.Resolve(m); return ok || strings.Contains(m, "*") },
+	}))
 	srv := server.New(server.Options{
 		Router:        rt,
 		MasterKey:     cfg.MasterKey(),
@@ -117,7 +131,8 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 		Debug:         cfg.General.Debug,
 		PingInterval:  opts.PingInterval,
 		BedrockFrames: bedrock.Frames{},
-		Extra:         spendapi.Handlers(state.Spend, spendapi.Options{Logger: log}),
+		Extra:         admin,
+		Admit:         admitter(keys),
 		HealthExtra: func(context.Context) map[string]any {
 			out := map[string]any{"state_store": state.Store.Stats()}
 			if s, ok := rec.(interface{ Stats() spend.Stats }); ok {
@@ -166,4 +181,15 @@ func newProvider(ctx context.Context, d config.Deployment, client *http.Client, 
 		return quirks.Learn(p), nil
 	}
 	return nil, fmt.Errorf("provider %q is not available in this build", d.Params.Provider)
+}
+
+// admitter adapts the identity Gatekeeper to the server's AdmitFunc.
+func admitter(g *identity.Gatekeeper) server.AdmitFunc {
+	return func(ctx context.Context, key string) (server.Caller, *llm.Error) {
+		c, err := g.Admit(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
 }

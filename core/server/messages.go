@@ -29,6 +29,7 @@ type call struct {
 	usage    llm.Usage
 	gone     bool // client disconnected
 	keyHash  string
+	caller   Caller // the virtual key once admitted (Begin succeeded)
 }
 
 func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
@@ -160,6 +161,9 @@ func (s *Server) serveAnthropic(w http.ResponseWriter, r *http.Request, kind llm
 // On failure it answers the client (in the endpoint's error shape) and
 // reports false; a client that already left gets nothing.
 func (s *Server) route(ctx context.Context, w http.ResponseWriter, r *http.Request, c *call) (*router.Result, bool) {
+	if !s.admitCall(ctx, w, r, c) {
+		return nil, false
+	}
 	res, err := s.router.Route(ctx, c.req)
 	c.res = res
 	s.setRouteHeaders(w.Header(), res, c)
@@ -272,6 +276,9 @@ func (s *Server) finish(r *http.Request, c *call) {
 				rec.Cost = s.opts.Pricer.Cost(d, c.usage)
 			}
 		}
+	}
+	if c.caller != nil {
+		c.caller.End(rec.Cost, c.usage.InputTokens+c.usage.OutputTokens+c.usage.CacheCreationInputTokens+c.usage.CacheReadInputTokens)
 	}
 	// Every authenticated call is recorded, refused and malformed ones too.
 	if s.opts.Recorder != nil {

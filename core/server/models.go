@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/llm"
@@ -62,8 +63,11 @@ func (s *Server) modelEntry(name string) model {
 	return m
 }
 
-func (s *Server) handleModels(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 	names := s.router.Groups()
+	if cl := callerFrom(r.Context()); cl != nil {
+		names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return !cl.AllowsModel(n) })
+	}
 	list := struct {
 		Object  string  `json:"object"`
 		Data    []model `json:"data"`
@@ -82,8 +86,9 @@ func (s *Server) handleModels(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	cl := callerFrom(r.Context())
 	for _, n := range s.router.Groups() {
-		if n == id {
+		if n == id && (cl == nil || cl.AllowsModel(n)) {
 			writeJSON(w, 200, s.modelEntry(n))
 			return
 		}

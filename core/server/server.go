@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"log/slog"
 	"net/http"
@@ -47,11 +46,13 @@ type Options struct {
 	PingInterval time.Duration
 	// Debug logs request bodies (never keys).
 	Debug bool
-	// Extra registers more routes (e.g. spend endpoints) behind the same auth.
+	// Extra registers admin routes (spend, key admin): master key only.
 	Extra map[string]http.Handler
 	// BedrockFrames encodes Bedrock's event-stream answers on the /bedrock
 	// routes (core/providers/bedrock.Frames); nil refuses Bedrock streams.
 	BedrockFrames BedrockFramer
+	// Admit admits virtual keys on model routes; nil: the master key only.
+	Admit AdmitFunc
 	// HealthExtra adds fields to GET /health (state store, spend recorder).
 	HealthExtra func(ctx context.Context) map[string]any
 }
@@ -99,7 +100,7 @@ func New(opts Options) *Server {
 	m.HandleFunc("/api/hello", handleHello)
 	m.HandleFunc("GET /{$}", handleHello)
 	for pattern, h := range opts.Extra {
-		m.Handle(pattern, s.authed(h.ServeHTTP))
+		m.Handle(pattern, s.adminOnly(h.ServeHTTP))
 	}
 	m.HandleFunc("/", s.handleNotFound)
 	s.mux = m
@@ -111,9 +112,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// Handle registers an extra authenticated route (pattern as for http.ServeMux).
+// Handle registers an extra admin route (master key only; pattern as for http.ServeMux).
 func (s *Server) Handle(pattern string, h http.Handler) {
-	s.mux.Handle(pattern, s.authed(h.ServeHTTP))
+	s.mux.Handle(pattern, s.adminOnly(h.ServeHTTP))
 }
 
 // clientKey returns the key the client presented: Authorization: Bearer, else x-api-key.
@@ -127,21 +128,6 @@ func clientKey(r *http.Request) string {
 		}
 	}
 	return r.Header.Get("x-api-key")
-}
-
-// authed checks the master key in constant time (hashing first, so neither
-// the key's content nor its length leaks through timing).
-func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if s.hasKey {
-			sum := sha256.Sum256([]byte(clientKey(r)))
-			if subtle.ConstantTimeCompare(sum[:], s.keySum[:]) != 1 {
-				s.writeError(w, r, &llm.Error{Status: 401, Type: llm.ErrAuthentication, Message: "invalid x-api-key or Authorization bearer token"})
-				return
-			}
-		}
-		h(w, r)
-	}
 }
 
 // keyHash identifies the client's key in spend records without revealing it.

@@ -1,0 +1,173 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/claude-gateway/claude-gateway/core/gateway"
+)
+
+const keysConfig = `
+model_list:
+  - model_name: claude-sonnet
+    litellm_params: {model: simulated/claude-sonnet-4-5, time_to_first_token_ms: 0, tokens_per_second: 0, output_tokens: 3}
+  - model_name: claude-haiku
+    litellm_params: {model: simulated/claude-haiku-4-5, time_to_first_token_ms: 0, tokens_per_second: 0, output_tokens: 3}
+general_settings:
+  master_key: os.environ/MASTER
+`
+
+// call sends body to path with key and returns status, headers and body.
+func call(t *testing.T, method, url, key, body string) (int, http.Header, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("content-type", "application/json")
+	req.Header.Set("anthropic-version", "2023-06-01")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func generateKey(t *testing.T, base, body string) (secret, token string) {
+	t.Helper()
+	code, _, out := call(t, "POST", base+"/key/generate", masterKey, body)
+	if code != 200 {
+		t.Fatalf("/key/generate %s = %d %s", body, code, out)
+	}
+	var g struct{ Key, Token string }
+	if err := json.Unmarshal([]byte(out), &g); err != nil || !strings.HasPrefix(g.Key, "sk-") || len(g.Token) != 64 {
+		t.Fatalf("/key/generate answer %s (%v)", out, err)
+	}
+	return g.Key, g.Token
+}
+
+func message(model string) string {
+	return `{"model":"` + model + `","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`
+}
+
+func TestVirtualKeyLifecycle(t *testing.T) {
+	srv := startGateway(t, keysConfig, gateway.Options{})
+	base := srv.URL
+	secret, token := generateKey(t, base, `{"models":["claude-haiku"],"key_alias":"alice","max_budget":10,"budget_duration":"30d"}`)
+
+	if code, h, out := call(t, "POST", base+"/v1/messages", secret, message("claude-haiku")); code != 200 || h.Get("x-litellm-key-max-budget") != "10" {
+		t.Fatalf("allowed model: %d %v %s", code, h, out)
+	}
+	code, _, out := call(t, "POST", base+"/v1/messages", secret, message("claude-sonnet"))
+	if code != 403 || !strings.Contains(out, "claude-haiku") || !strings.Contains(out, `"permission_error"`) {
+		t.Fatalf("other model: %d %s", code, out)
+	}
+	if code, _, out := call(t, "POST", base+"/v1/chat/completions", secret, message("claude-sonnet")); code != 403 || !strings.Contains(out, `"error"`) {
+		t.Fatalf("other model on chat: %d %s", code, out)
+	}
+	code, _, out = call(t, "GET", base+"/v1/models", secret, "")
+	if code != 200 || !strings.Contains(out, "claude-haiku") || strings.Contains(out, "claude-sonnet") {
+		t.Fatalf("/v1/models for the key: %d %s", code, out)
+	}
+	if code, _, out := call(t, "GET", base+"/v1/models", masterKey, ""); !strings.Contains(out, "claude-sonnet") {
+		t.Fatalf("/v1/models for the master key: %d %s", code, out)
+	}
+	// Admin routes are the master key's alone.
+	for _, path := range []string{"/key/list", "/spend/logs"} {
+		if code, _, _ := call(t, "GET", base+path, secret, ""); code != 401 {
+			t.Errorf("GET %s with a virtual key = %d, want 401", path, code)
+		}
+	}
+	code, _, out = call(t, "GET", base+"/key/info?key="+secret, masterKey, "")
+	if code != 200 || !strings.Contains(out, `"key_alias":"alice"`) || strings.Contains(out, secret) {
+		t.Fatalf("/key/info: %d %s", code, out)
+	}
+	code, _, out = call(t, "GET", base+"/key/list", masterKey, "")
+	if code != 200 || !strings.Contains(out, token) || !strings.Contains(out, `"total_count":1`) {
+		t.Fatalf("/key/list: %d %s", code, out)
+	}
+
+	// Block, unblock, regenerate, delete.
+	steps := []struct {
+		path, body string
+		key        string
+		want       int
+	}{
+		{"/key/block", `{"key":"` + secret + `"}`, secret, 401},
+		{"/key/unblock", `{"key":"` + token + `"}`, secret, 403}, // admitted again, still haiku only
+		{"/key/update", `{"key":"` + token + `","models":[]}`, secret, 200},
+	}
+	for _, st := range steps {
+		if code, _, out := call(t, "POST", base+st.path, masterKey, st.body); code != 200 {
+			t.Fatalf("%s: %d %s", st.path, code, out)
+		}
+		if code, _, out := call(t, "POST", base+"/v1/messages", st.key, message("claude-sonnet")); code != st.want {
+			t.Fatalf("after %s: %d %s, want %d", st.path, code, out, st.want)
+		}
+	}
+	code, _, out = call(t, "POST", base+"/key/regenerate", masterKey, `{"key":"`+secret+`"}`)
+	var re struct{ Key string }
+	if code != 200 || json.Unmarshal([]byte(out), &re) != nil || re.Key == secret {
+		t.Fatalf("/key/regenerate: %d %s", code, out)
+	}
+	if code, _, _ := call(t, "POST", base+"/v1/messages", secret, message("claude-haiku")); code != 401 {
+		t.Fatalf("old key after regenerate = %d, want 401", code)
+	}
+	if code, _, _ := call(t, "POST", base+"/v1/messages", re.Key, message("claude-haiku")); code != 200 {
+		t.Fatalf("new key after regenerate = %d, want 200", code)
+	}
+	if code, _, out := call(t, "POST", base+"/key/delete", masterKey, `{"keys":["`+re.Key+`"]}`); code != 200 || !strings.Contains(out, "deleted_keys") {
+		t.Fatalf("/key/delete: %d %s", code, out)
+	}
+	if code, _, out := call(t, "POST", base+"/v1/messages", re.Key, message("claude-haiku")); code != 401 || !strings.Contains(out, "authentication_error") {
+		t.Fatalf("deleted key: %d %s", code, out)
+	}
+	// The master key always works.
+	if code, _, _ := call(t, "POST", base+"/v1/messages", masterKey, message("claude-sonnet")); code != 200 {
+		t.Fatalf("master key = %d", code)
+	}
+}
+
+func TestVirtualKeyRefusals(t *testing.T) {
+	srv := startGateway(t, keysConfig, gateway.Options{})
+	base := srv.URL
+	broke, _ := generateKey(t, base, `{"max_budget":0,"budget_duration":"1d"}`)
+	code, _, out := call(t, "POST", base+"/v1/messages", broke, message("claude-haiku"))
+	if code != 400 || !strings.Contains(out, "budget exceeded") || !strings.Contains(out, "resets at") {
+		t.Fatalf("over budget: %d %s", code, out)
+	}
+	limited, _ := generateKey(t, base, `{"rpm_limit":2}`)
+	for i, want := range []int{200, 200, 429} {
+		code, h, out := call(t, "POST", base+"/v1/messages", limited, message("claude-haiku"))
+		if code != want || (want == 429 && h.Get("Retry-After") == "") {
+			t.Fatalf("rpm call %d: %d %v %s, want %d", i, code, h, out, want)
+		}
+	}
+	expired, _ := generateKey(t, base, `{"expires":"2001-01-01T00:00:00Z"}`)
+	if code, _, _ := call(t, "POST", base+"/v1/messages/count_tokens", expired, message("claude-haiku")); code != 401 {
+		t.Fatalf("expired key = %d, want 401", code)
+	}
+	if code, _, _ := call(t, "POST", base+"/v1/messages", "sk-never-issued-0000000000", message("claude-haiku")); code != 401 {
+		t.Fatalf("unknown key = %d, want 401", code)
+	}
+	for _, body := range []string{
+		`{"rpm_limit":-1}`, `{"budget_duration":"fortnight"}`, `{"models":["gpt-9"]}`, `{"bogus":1}`, `{"max_budget":"ten"}`, `{"duration":"x"}`,
+	} {
+		code, _, out := call(t, "POST", base+"/key/generate", masterKey, body)
+		if code != 400 {
+			t.Errorf("/key/generate %s = %d %s, want 400", body, code, out)
+		}
+	}
+	if code, _, out := call(t, "GET", base+"/key/list?size=500", masterKey, ""); code != 400 || !strings.Contains(out, "size") {
+		t.Errorf("/key/list size=500 = %d %s", code, out)
+	}
+	code, _, out = call(t, "GET", base+"/key/list", masterKey, "")
+	if code != 200 || !strings.Contains(out, `"total_count":3`) {
+		t.Errorf("/key/list = %d %s, want 3 keys (bad requests wrote nothing)", code, out)
+	}
+}

@@ -1,0 +1,484 @@
+// Package keyadmin serves LiteLLM's virtual-key admin routes (/key/generate,
+// /key/info, /key/update, /key/delete, /key/list, /key/block, /key/unblock,
+// /key/regenerate) over an identity.Repo, with LiteLLM's field names and
+// response shapes so its scripts keep working. The server mounts them behind
+// the master key.
+package keyadmin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/claude-gateway/claude-gateway/core/identity"
+)
+
+// maxBody bounds admin request bodies.
+const maxBody = 1 << 20
+
+// Options configure the handlers.
+type Options struct {
+	Logger *slog.Logger
+	// KnownModel reports whether a name in "models" is served (a model
+	// group, alias or wildcard); nil accepts any name.
+	KnownModel func(string) bool
+	// Changed is told a key's hash after every write (the local cache drops it).
+	Changed func(token string)
+	Now     func() time.Time
+}
+
+type handlers struct {
+	repo identity.Repo
+	o    Options
+}
+
+// Handlers returns the routes, keyed by ServeMux pattern.
+func Handlers(repo identity.Repo, o Options) map[string]http.Handler {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Changed == nil {
+		o.Changed = func(string) {}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &handlers{repo: repo, o: o}
+	return map[string]http.Handler{
+		"POST /key/generate":         http.HandlerFunc(h.generate),
+		"GET /key/info":              http.HandlerFunc(h.info),
+		"POST /key/update":           http.HandlerFunc(h.update),
+		"POST /key/delete":           http.HandlerFunc(h.delete),
+		"GET /key/list":              http.HandlerFunc(h.list),
+		"POST /key/block":            http.HandlerFunc(h.block(true)),
+		"POST /key/unblock":          http.HandlerFunc(h.block(false)),
+		"POST /key/regenerate":       http.HandlerFunc(h.regenerate),
+		"POST /key/{key}/regenerate": http.HandlerFunc(h.regenerate),
+	}
+}
+
+// keyRequest is the body of /key/generate and /key/update (LiteLLM's names).
+// Pointers tell "absent" from "set to zero" for updates.
+type keyRequest struct {
+	Key                 *string         `json:"key"`
+	KeyAlias            *string         `json:"key_alias"`
+	Models              *[]string       `json:"models"`
+	MaxBudget           *float64        `json:"max_budget"`
+	BudgetDuration      *string         `json:"budget_duration"`
+	RPMLimit            *int64          `json:"rpm_limit"`
+	TPMLimit            *int64          `json:"tpm_limit"`
+	MaxParallelRequests *int64          `json:"max_parallel_requests"`
+	Duration            *string         `json:"duration"`
+	Expires             *time.Time      `json:"expires"`
+	Blocked             *bool           `json:"blocked"`
+	Metadata            *map[string]any `json:"metadata"`
+	UserID              *string         `json:"user_id"`
+	TeamID              *string         `json:"team_id"`
+}
+
+// apply validates r and writes it onto k; nothing is written on error.
+func (h *handlers) apply(r *keyRequest, k *identity.Key) error {
+	next := *k
+	for _, c := range []struct {
+		field string
+		v     *int64
+	}{{"rpm_limit", r.RPMLimit}, {"tpm_limit", r.TPMLimit}, {"max_parallel_requests", r.MaxParallelRequests}} {
+		if c.v != nil && *c.v < 0 {
+			return fmt.Errorf("%s: must not be negative", c.field)
+		}
+	}
+	if r.MaxBudget != nil && *r.MaxBudget < 0 {
+		return errors.New("max_budget: must not be negative")
+	}
+	if r.BudgetDuration != nil {
+		if _, err := identity.ParseWindow(*r.BudgetDuration); err != nil {
+			return fmt.Errorf("budget_duration: %w", err)
+		}
+		next.BudgetDuration = *r.BudgetDuration
+	}
+	if r.Models != nil {
+		for _, m := range *r.Models {
+			if h.o.KnownModel != nil && m != "all-proxy-models" && !h.o.KnownModel(m) {
+				return fmt.Errorf("models: unknown model %q", m)
+			}
+		}
+		next.Models = append([]string{}, *r.Models...)
+	}
+	if r.Duration != nil && *r.Duration != "" {
+		d, err := durationOf(*r.Duration)
+		if err != nil {
+			return fmt.Errorf("duration: %w", err)
+		}
+		exp := h.o.Now().Add(d).UTC()
+		next.Expires = &exp
+	}
+	if r.Expires != nil {
+		exp := r.Expires.UTC()
+		next.Expires = &exp
+	}
+	setIf(&next.KeyAlias, r.KeyAlias)
+	setIf(&next.UserID, r.UserID)
+	setIf(&next.TeamID, r.TeamID)
+	setIf(&next.Blocked, r.Blocked)
+	setIf(&next.Metadata, r.Metadata)
+	if r.MaxBudget != nil {
+		next.MaxBudget = r.MaxBudget
+	}
+	if r.RPMLimit != nil {
+		next.RPMLimit = r.RPMLimit
+	}
+	if r.TPMLimit != nil {
+		next.TPMLimit = r.TPMLimit
+	}
+	if r.MaxParallelRequests != nil {
+		next.MaxParallelRequests = r.MaxParallelRequests
+	}
+	*k = next
+	return nil
+}
+
+func setIf[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+// durationOf turns a LiteLLM duration ("30d", "1h", "1mo" as 30 days) into a time.Duration.
+func durationOf(s string) (time.Duration, error) {
+	unit := strings.TrimLeft(s, "0123456789")
+	n, err := strconv.Atoi(strings.TrimSuffix(s, unit))
+	if err != nil || n <= 0 {
+		return 0, identity.ErrBadDuration
+	}
+	mult := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour, "mo": 30 * 24 * time.Hour}[unit]
+	if mult == 0 {
+		return 0, identity.ErrBadDuration
+	}
+	return time.Duration(n) * mult, nil
+}
+
+func (h *handlers) generate(w http.ResponseWriter, r *http.Request) {
+	var req keyRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	secret := identity.NewSecret()
+	if req.Key != nil {
+		if !strings.HasPrefix(*req.Key, "sk-") || len(*req.Key) < 20 {
+			badRequest(w, "key: a custom key must start with sk- and have at least 20 characters")
+			return
+		}
+		secret = *req.Key
+	}
+	now := h.o.Now().UTC()
+	k := &identity.Key{Token: identity.HashKey(secret), Models: []string{}, Metadata: map[string]any{}, CreatedAt: now, UpdatedAt: now}
+	if err := h.apply(&req, k); err != nil {
+		badRequest(w, err.Error())
+		return
+	}
+	k.KeyName = "sk-..." + secret[len(secret)-4:]
+	if existing, err := h.repo.Get(r.Context(), k.Token); err != nil {
+		h.storeError(w, err)
+		return
+	} else if existing != nil {
+		badRequest(w, "key: already exists")
+		return
+	}
+	if err := h.repo.Put(r.Context(), k); err != nil {
+		h.storeError(w, err)
+		return
+	}
+	writeJSON(w, 200, withSecret(k, secret))
+}
+
+// withSecret is LiteLLM's /key/generate answer: the key document plus the
+// key itself under "key" (shown this once).
+func withSecret(k *identity.Key, secret string) map[string]any {
+	out := asMap(k)
+	out["key"] = secret
+	return out
+}
+
+func asMap(k *identity.Key) map[string]any {
+	b, _ := json.Marshal(k)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return m
+}
+
+// token accepts a key as presented (sk-...) or as its hash.
+func token(s string) string {
+	if strings.HasPrefix(s, "sk-") {
+		return identity.HashKey(s)
+	}
+	return s
+}
+
+func (h *handlers) find(w http.ResponseWriter, r *http.Request, key string) *identity.Key {
+	if key == "" {
+		badRequest(w, "key: required")
+		return nil
+	}
+	k, err := h.repo.Get(r.Context(), token(key))
+	if err != nil {
+		h.storeError(w, err)
+		return nil
+	}
+	if k == nil {
+		writeJSON(w, 404, errorBody("not_found_error", "key not found"))
+	}
+	return k
+}
+
+func (h *handlers) info(w http.ResponseWriter, r *http.Request) {
+	if k := h.find(w, r, r.URL.Query().Get("key")); k != nil {
+		writeJSON(w, 200, map[string]any{"key": k.Token, "info": k})
+	}
+}
+
+func (h *handlers) update(w http.ResponseWriter, r *http.Request) {
+	var req keyRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Key == nil {
+		badRequest(w, "key: required")
+		return
+	}
+	k := h.find(w, r, *req.Key)
+	if k == nil {
+		return
+	}
+	req.Key = nil
+	if err := h.apply(&req, k); err != nil {
+		badRequest(w, err.Error())
+		return
+	}
+	h.save(w, r, k)
+}
+
+func (h *handlers) save(w http.ResponseWriter, r *http.Request, k *identity.Key) {
+	k.UpdatedAt = h.o.Now().UTC()
+	if err := h.repo.Put(r.Context(), k); err != nil {
+		h.storeError(w, err)
+		return
+	}
+	h.o.Changed(k.Token)
+	writeJSON(w, 200, k)
+}
+
+func (h *handlers) block(blocked bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Key string `json:"key"`
+		}
+		if !decode(w, r, &req) {
+			return
+		}
+		if k := h.find(w, r, req.Key); k != nil {
+			k.Blocked = blocked
+			h.save(w, r, k)
+		}
+	}
+}
+
+func (h *handlers) delete(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Keys       []string `json:"keys"`
+		KeyAliases []string `json:"key_aliases"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	tokens := make([]string, 0, len(req.Keys))
+	for _, k := range req.Keys {
+		tokens = append(tokens, token(k))
+	}
+	if len(req.KeyAliases) > 0 {
+		all, err := h.all(r.Context())
+		if err != nil {
+			h.storeError(w, err)
+			return
+		}
+		for _, k := range all {
+			for _, a := range req.KeyAliases {
+				if k.KeyAlias == a {
+					tokens = append(tokens, k.Token)
+				}
+			}
+		}
+	}
+	if len(tokens) == 0 {
+		badRequest(w, "keys: required")
+		return
+	}
+	found, err := h.repo.GetMany(r.Context(), tokens)
+	if err != nil {
+		h.storeError(w, err)
+		return
+	}
+	for i, k := range found {
+		if k == nil {
+			writeJSON(w, 404, errorBody("not_found_error", fmt.Sprintf("keys[%d]: key not found", i)))
+			return
+		}
+	}
+	deleted := []string{}
+	for _, t := range tokens {
+		if err := h.repo.Delete(r.Context(), t); err != nil {
+			h.storeError(w, err)
+			return
+		}
+		h.o.Changed(t)
+		deleted = append(deleted, t)
+	}
+	writeJSON(w, 200, map[string]any{"deleted_keys": deleted})
+}
+
+func (h *handlers) all(ctx context.Context) ([]*identity.Key, error) {
+	ts, err := h.repo.Tokens(ctx)
+	if err != nil || len(ts) == 0 {
+		return nil, err
+	}
+	ks, err := h.repo.GetMany(ctx, ts)
+	if err != nil {
+		return nil, err
+	}
+	out := ks[:0]
+	for _, k := range ks {
+		if k != nil {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// list is LiteLLM's paged /key/list: page (from 1), size (default 10, at
+// most 100), optional user_id, team_id, key_alias filters;
+// return_full_object=true returns documents instead of hashes.
+func (h *handlers) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	page, size := 1, 10
+	for _, p := range []struct {
+		name string
+		dst  *int
+		max  int
+	}{{"page", &page, 1 << 30}, {"size", &size, 100}} {
+		if s := q.Get(p.name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > p.max {
+				badRequest(w, fmt.Sprintf("%s: want an integer from 1 to %d", p.name, p.max))
+				return
+			}
+			*p.dst = n
+		}
+	}
+	all, err := h.all(r.Context())
+	if err != nil {
+		h.storeError(w, err)
+		return
+	}
+	var match []*identity.Key
+	for _, k := range all {
+		if (q.Get("user_id") == "" || k.UserID == q.Get("user_id")) && (q.Get("team_id") == "" || k.TeamID == q.Get("team_id")) &&
+			(q.Get("key_alias") == "" || k.KeyAlias == q.Get("key_alias")) {
+			match = append(match, k)
+		}
+	}
+	lo, hi := min((page-1)*size, len(match)), min(page*size, len(match))
+	keys := []any{}
+	for _, k := range match[lo:hi] {
+		if q.Get("return_full_object") == "true" {
+			keys = append(keys, k)
+		} else {
+			keys = append(keys, k.Token)
+		}
+	}
+	writeJSON(w, 200, map[string]any{"keys": keys, "total_count": len(match), "current_page": page,
+		"total_pages": (len(match) + size - 1) / size})
+}
+
+// regenerate issues a new secret for an existing key (same document, new
+// hash); the old secret stops working at once here and within one refresh
+// elsewhere.
+func (h *handlers) regenerate(w http.ResponseWriter, r *http.Request) {
+	var req keyRequest
+	if r.ContentLength != 0 && !decode(w, r, &req) {
+		return
+	}
+	key := r.PathValue("key")
+	if key == "" && req.Key != nil {
+		key = *req.Key
+	}
+	k := h.find(w, r, key)
+	if k == nil {
+		return
+	}
+	req.Key = nil
+	old := k.Token
+	if err := h.apply(&req, k); err != nil {
+		badRequest(w, err.Error())
+		return
+	}
+	secret := identity.NewSecret()
+	k.Token, k.KeyName, k.UpdatedAt = identity.HashKey(secret), "sk-..."+secret[len(secret)-4:], h.o.Now().UTC()
+	if err := h.repo.Put(r.Context(), k); err != nil {
+		h.storeError(w, err)
+		return
+	}
+	if err := h.repo.Delete(r.Context(), old); err != nil {
+		h.storeError(w, err)
+		return
+	}
+	h.o.Changed(old)
+	writeJSON(w, 200, withSecret(k, secret))
+}
+
+// decode reads a bounded JSON body, refusing unknown fields (400 naming it).
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		badRequest(w, "reading body: "+err.Error())
+		return false
+	}
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			badRequest(w, te.Field+": wrong type, want "+te.Type.String())
+		} else {
+			badRequest(w, "invalid JSON body: "+strings.TrimPrefix(err.Error(), "json: "))
+		}
+		return false
+	}
+	return true
+}
+
+func (h *handlers) storeError(w http.ResponseWriter, err error) {
+	h.o.Logger.Error("key store", "error", err)
+	writeJSON(w, 503, errorBody("api_error", "key store unavailable"))
+}
+
+func badRequest(w http.ResponseWriter, msg string) {
+	writeJSON(w, 400, errorBody("invalid_request_error", msg))
+}
+
+// errorBody is LiteLLM's admin error shape.
+func errorBody(typ, msg string) any {
+	return map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": nil, "code": nil}}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

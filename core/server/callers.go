@@ -1,0 +1,93 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+
+	"github.com/claude-gateway/claude-gateway/core/llm"
+)
+
+// Caller is an admitted virtual key (core/identity): its model access,
+// limits and budget. The master key has no Caller and no limits.
+type Caller interface {
+	// AllowsModel reports whether the key may use the model group name.
+	AllowsModel(model string) bool
+	// Begin checks access, budget and limits for one call; nil means
+	// admitted, and End must follow.
+	Begin(ctx context.Context, model string) *llm.Error
+	// End charges the finished call (off the request path).
+	End(costUSD float64, tokens int64)
+	// Headers sets per-key response headers (x-litellm-key-spend...).
+	Headers(set func(k, v string))
+}
+
+// AdmitFunc admits a presented key that is not the master key; its error
+// answers the client (401 for an unknown, blocked or expired key).
+type AdmitFunc func(ctx context.Context, key string) (Caller, *llm.Error)
+
+type callerKey struct{}
+
+// callerFrom returns the request's virtual key, nil for the master key (or
+// an open gateway).
+func callerFrom(ctx context.Context) Caller {
+	c, _ := ctx.Value(callerKey{}).(Caller)
+	return c
+}
+
+// isMaster compares the presented key with the master key in constant time
+// (hashing first, so neither content nor length leaks through timing).
+func (s *Server) isMaster(r *http.Request) bool {
+	sum := sha256.Sum256([]byte(clientKey(r)))
+	return subtle.ConstantTimeCompare(sum[:], s.keySum[:]) == 1
+}
+
+// authed admits the master key, else a virtual key through Options.Admit.
+func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.hasKey || s.isMaster(r) {
+			h(w, r)
+			return
+		}
+		if s.opts.Admit == nil {
+			s.writeError(w, r, &llm.Error{Status: 401, Type: llm.ErrAuthentication, Message: "invalid x-api-key or Authorization bearer token"})
+			return
+		}
+		c, e := s.opts.Admit(r.Context(), clientKey(r))
+		if e != nil {
+			s.writeError(w, r, e)
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
+	}
+}
+
+// adminOnly admits the master key alone: admin routes (keys, spend of
+// everyone) are never open to virtual keys.
+func (s *Server) adminOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.hasKey && !s.isMaster(r) {
+			s.writeError(w, r, &llm.Error{Status: 401, Type: llm.ErrAuthentication, Message: "this route needs the master key"})
+			return
+		}
+		h(w, r)
+	}
+}
+
+// admitCall runs the virtual key's policy for c's model; on refusal it
+// answers the client and reports false.
+func (s *Server) admitCall(ctx context.Context, w http.ResponseWriter, r *http.Request, c *call) bool {
+	cl := callerFrom(ctx)
+	if cl == nil {
+		return true
+	}
+	cl.Headers(w.Header().Set)
+	if e := cl.Begin(ctx, c.req.Model); e != nil {
+		c.fail(e)
+		s.writeError(w, r, e)
+		return false
+	}
+	c.caller = cl
+	return true
+}
