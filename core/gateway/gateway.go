@@ -115,7 +115,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 	keys := identity.NewGatekeeper(state.Store, identity.Options{Logger: log})
 	runCtx, stopKeys := context.WithCancel(context.WithoutCancel(ctx))
 	go keys.Run(runCtx)
-	g.closers = append(g.closers, func(context.Context) error { stopKeys(); return nil })
+	g.closers = append(g.closers, func(context.Context) error { stopKeys(); keys.Wait(); return nil })
 	admin := spendapi.Handlers(state.Spend, spendapi.Options{Logger: log})
 	maps.Copy(admin, keyadmin.Handlers(keys.Repo(), keyadmin.Options{
 		Logger: log, Changed: keys.Forget,

@@ -2,6 +2,8 @@ package identity
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -18,6 +20,9 @@ import (
 // instance keeps working here, and how stale a budget check can be.
 const DefaultRefresh = 2 * time.Second
 
+// maxCached caps the cache size at which unknown keys stop being remembered.
+const maxCached = 100_000
+
 // Gatekeeper admits virtual keys and enforces their policy. Steady-state
 // checks read only process memory: a background loop re-reads every cached
 // key and its counters each Refresh, so budgets and revocations made on other
@@ -30,14 +35,17 @@ type Gatekeeper struct {
 	refresh time.Duration
 
 	mu    sync.RWMutex
-	cache map[string]*keyState
+	cache map[[32]byte]*keyState
+	// charges tracks store increments still in flight (Wait).
+	charges sync.WaitGroup
 }
 
 // keyState is one cached key: its document (nil = unknown or deleted, a
 // negative entry so a flood of bad keys costs one read per Refresh) and the
 // live counters.
 type keyState struct {
-	token    string
+	sum      [32]byte
+	token    string // hex of sum, as stored
 	key      atomic.Pointer[Key]
 	spend    atomic.Int64 // micro-USD in the current budget window
 	tpm      atomic.Int64 // tokens in the current minute
@@ -55,7 +63,7 @@ type Options struct {
 
 // NewGatekeeper returns a Gatekeeper over s. Call Run to start the refresh loop.
 func NewGatekeeper(s router.Store, o Options) *Gatekeeper {
-	g := &Gatekeeper{repo: Repo{Store: s}, now: o.Now, log: o.Logger, refresh: o.Refresh, cache: map[string]*keyState{}}
+	g := &Gatekeeper{repo: Repo{Store: s}, now: o.Now, log: o.Logger, refresh: o.Refresh, cache: map[[32]byte]*keyState{}}
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -139,8 +147,12 @@ func (g *Gatekeeper) loadCounters(ctx context.Context, states []*keyState) error
 // Forget drops token from the cache, so this instance sees an admin change
 // at once (other instances see it within one Refresh).
 func (g *Gatekeeper) Forget(token string) {
+	var sum [32]byte
+	if _, err := hex.Decode(sum[:], []byte(token)); err != nil {
+		return
+	}
 	g.mu.Lock()
-	delete(g.cache, token)
+	delete(g.cache, sum)
 	g.mu.Unlock()
 }
 
@@ -150,13 +162,13 @@ func (g *Gatekeeper) Admit(ctx context.Context, secret string) (*Caller, *llm.Er
 	if secret == "" {
 		return nil, authError("missing API key")
 	}
-	token := HashKey(secret)
+	sum := sha256.Sum256([]byte(secret))
 	g.mu.RLock()
-	st := g.cache[token]
+	st := g.cache[sum]
 	g.mu.RUnlock()
 	if st == nil {
 		var err error
-		if st, err = g.load(ctx, token); err != nil {
+		if st, err = g.load(ctx, sum); err != nil {
 			return nil, &llm.Error{Status: 503, Type: llm.ErrAPI, Message: "key store unavailable", Cause: err, Retryable: true}
 		}
 	}
@@ -172,12 +184,13 @@ func (g *Gatekeeper) Admit(ctx context.Context, secret string) (*Caller, *llm.Er
 	return &Caller{g: g, st: st, key: k}, nil
 }
 
-func (g *Gatekeeper) load(ctx context.Context, token string) (*keyState, error) {
+func (g *Gatekeeper) load(ctx context.Context, sum [32]byte) (*keyState, error) {
+	token := hex.EncodeToString(sum[:])
 	k, err := g.repo.Get(ctx, token)
 	if err != nil {
 		return nil, err
 	}
-	st := &keyState{token: token}
+	st := &keyState{sum: sum, token: token}
 	st.key.Store(k)
 	if k != nil {
 		if err := g.loadCounters(ctx, []*keyState{st}); err != nil {
@@ -185,10 +198,16 @@ func (g *Gatekeeper) load(ctx context.Context, token string) (*keyState, error) 
 		}
 	}
 	g.mu.Lock()
-	if prev := g.cache[token]; prev != nil {
+	if k == nil && len(g.cache) >= maxCached {
+		// A flood of made-up keys must not grow memory: past the cap,
+		// unknown keys are read each time instead of remembered.
+		g.mu.Unlock()
+		return st, nil
+	}
+	if prev := g.cache[sum]; prev != nil {
 		st = prev
 	} else {
-		g.cache[token] = st
+		g.cache[sum] = st
 	}
 	g.mu.Unlock()
 	return st, nil
@@ -292,8 +311,16 @@ func (c *Caller) End(costUSD float64, tokens int64) {
 	if micro == 0 && tokens == 0 {
 		return
 	}
-	go c.g.charge(c.st.token, c.key.BudgetDuration, micro, tokens, now)
+	c.g.charges.Add(1)
+	go func() {
+		defer c.g.charges.Done()
+		c.g.charge(c.st.token, c.key.BudgetDuration, micro, tokens, now)
+	}()
 }
+
+// Wait blocks until every charge begun by End has reached the store (tests,
+// and shutdown on platforms that freeze the process after a response).
+func (g *Gatekeeper) Wait() { g.charges.Wait() }
 
 func (g *Gatekeeper) charge(token, duration string, micro, tokens int64, now time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -43,6 +43,8 @@ func Run(t *testing.T, open Factory) {
 		{"SpendFilters", testSpendFilters},
 		{"SpendReport", testSpendReport},
 		{"SpendBadCursor", testSpendBadCursor},
+		{"IdentityKeys", testIdentityKeys},
+		{"IdentityBudgetRace", testIdentityBudgetRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
