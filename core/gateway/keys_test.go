@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/gateway"
 )
@@ -169,5 +170,32 @@ func TestVirtualKeyRefusals(t *testing.T) {
 	code, _, out = call(t, "GET", base+"/key/list", masterKey, "")
 	if code != 200 || !strings.Contains(out, `"total_count":3`) {
 		t.Errorf("/key/list = %d %s, want 3 keys (bad requests wrote nothing)", code, out)
+	}
+}
+
+// TestVirtualKeySpend: a virtual key's calls are recorded with its hash,
+// alias, user and team, and /spend/report groups them by user and team.
+func TestVirtualKeySpend(t *testing.T) {
+	srv := startGateway(t, keysConfig, gateway.Options{})
+	base := srv.URL
+	secret, token := generateKey(t, base, `{"key_alias":"bob-laptop","user_id":"bob","team_id":"platform"}`)
+	if code, _, out := call(t, "POST", base+"/v1/messages", secret, message("claude-haiku")); code != 200 {
+		t.Fatalf("call: %d %s", code, out)
+	}
+	var out string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, _, out = call(t, "GET", base+"/spend/logs?api_key="+secret, masterKey, ""); strings.Contains(out, token) {
+			break
+		}
+	}
+	for _, want := range []string{`"api_key":"` + token + `"`, `"key_alias":"bob-laptop"`, `"user":"bob"`, `"team_id":"platform"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("/spend/logs lacks %s: %s", want, out)
+		}
+	}
+	for by, want := range map[string]string{"user": `"group":"bob"`, "team": `"group":"platform"`} {
+		if code, _, out := call(t, "GET", base+"/spend/report?group_by="+by, masterKey, ""); code != 200 || !strings.Contains(out, want) {
+			t.Errorf("/spend/report?group_by=%s = %d %s", by, code, out)
+		}
 	}
 }

@@ -340,6 +340,11 @@ func (g *Gatekeeper) charge(token, duration string, micro, tokens int64, now tim
 	}
 }
 
+// Labels name the key in spend records: alias, user_id, team_id.
+func (c *Caller) Labels() (alias, user, team string) {
+	return c.key.KeyAlias, c.key.UserID, c.key.TeamID
+}
+
 // Headers are LiteLLM's per-key response headers.
 func (c *Caller) Headers(set func(k, v string)) {
 	set("x-litellm-key-spend", fmtUSD(c.st.spend.Load()))

@@ -21,6 +21,8 @@ type Caller interface {
 	End(costUSD float64, tokens int64)
 	// Headers sets per-key response headers (x-litellm-key-spend...).
 	Headers(set func(k, v string))
+	// Labels name the key in spend records.
+	Labels() (alias, user, team string)
 }
 
 // AdmitFunc admits a presented key that is not the master key; its error
@@ -82,6 +84,7 @@ func (s *Server) admitCall(ctx context.Context, w http.ResponseWriter, r *http.R
 	if cl == nil {
 		return true
 	}
+	c.keyAlias, c.userID, c.teamID = cl.Labels()
 	cl.Headers(w.Header().Set)
 	if e := cl.Begin(ctx, c.req.Model); e != nil {
 		c.fail(e)

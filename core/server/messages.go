@@ -30,6 +30,8 @@ type call struct {
 	gone     bool // client disconnected
 	keyHash  string
 	caller   Caller // the virtual key once admitted (Begin succeeded)
+	// keyAlias, userID, teamID label a virtual key's spend records.
+	keyAlias, userID, teamID string
 }
 
 func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
@@ -260,6 +262,7 @@ func (s *Server) finish(r *http.Request, c *call) {
 	rec := spend.Record{
 		CallID: c.id, StartTime: c.start, EndTime: end, TTFTMillis: c.ttfb.Milliseconds(),
 		Endpoint: c.endpoint, KeyHash: c.keyHash, Status: c.status, ErrorType: c.errType, Disconnected: c.gone,
+		KeyAlias: c.keyAlias, UserID: c.userID, TeamID: c.teamID,
 		InputTokens: c.usage.InputTokens, OutputTokens: c.usage.OutputTokens,
 		CacheCreationInputTokens: c.usage.CacheCreationInputTokens, CacheReadInputTokens: c.usage.CacheReadInputTokens,
 	}

@@ -48,6 +48,11 @@ func AppendJSON(dst []byte, r Record) []byte {
 	dst = strconv.AppendBool(dst, r.Stream)
 	dst = append(dst, `,"client_disconnected":`...)
 	dst = strconv.AppendBool(dst, r.Disconnected)
+	for _, f := range [...]struct{ key, v string }{{`,"key_alias":`, r.KeyAlias}, {`,"user":`, r.UserID}, {`,"team_id":`, r.TeamID}} {
+		if f.v != "" {
+			dst = appendString(append(dst, f.key...), f.v)
+		}
+	}
 	return append(dst, '}')
 }
 

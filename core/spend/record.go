@@ -37,6 +37,11 @@ type Record struct {
 	Fallbacks    int    `json:"fallbacks"`
 	Stream       bool   `json:"stream"`
 	Disconnected bool   `json:"client_disconnected"`
+
+	// Virtual-key labels (core/identity); empty for the master key.
+	KeyAlias string `json:"key_alias,omitempty"`
+	UserID   string `json:"user,omitempty"`
+	TeamID   string `json:"team_id,omitempty"`
 }
 
 // Recorder accepts finished records. Record must not block on the store:

@@ -14,12 +14,14 @@ const (
 	GroupByProvider   = "provider"
 	GroupByDay        = "day"
 	GroupByAPIKey     = "api_key"
+	GroupByUser       = "user"
+	GroupByTeam       = "team"
 )
 
 // ValidGroupBy reports whether g is a grouping Summarize understands.
 func ValidGroupBy(g string) bool {
 	switch g {
-	case GroupByModelGroup, GroupByDeployment, GroupByProvider, GroupByDay, GroupByAPIKey:
+	case GroupByModelGroup, GroupByDeployment, GroupByProvider, GroupByDay, GroupByAPIKey, GroupByUser, GroupByTeam:
 		return true
 	}
 	return false
@@ -80,7 +82,7 @@ const reportPage = MaxLimit
 // page of records at a time, so memory does not grow with the record count.
 func Summarize(ctx context.Context, s Store, q ReportQuery) (Report, error) {
 	if !ValidGroupBy(q.GroupBy) {
-		return Report{}, fmt.Errorf("spend: unknown group_by %q (want model_group, deployment, provider, day or api_key)", q.GroupBy)
+		return Report{}, fmt.Errorf("spend: unknown group_by %q (want model_group, deployment, provider, day, api_key, user or team)", q.GroupBy)
 	}
 	if rep, ok := s.(Reporter); ok {
 		return rep.ReportSpend(ctx, q)
@@ -149,6 +151,10 @@ func groupKey(r Record, by string) string {
 		return r.StartTime.UTC().Format(time.DateOnly)
 	case GroupByAPIKey:
 		return r.KeyHash
+	case GroupByUser:
+		return r.UserID
+	case GroupByTeam:
+		return r.TeamID
 	}
 	return ""
 }

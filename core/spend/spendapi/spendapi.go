@@ -107,7 +107,7 @@ func (h *handlers) report(w http.ResponseWriter, r *http.Request) {
 		by = spend.GroupByModelGroup
 	}
 	if !spend.ValidGroupBy(by) {
-		badRequest(w, fmt.Sprintf("group_by: unknown %q (want model_group, deployment, provider, day or api_key)", by))
+		badRequest(w, fmt.Sprintf("group_by: unknown %q (want model_group, deployment, provider, day, api_key, user or team)", by))
 		return
 	}
 	rep, err := spend.Summarize(r.Context(), h.s, spend.ReportQuery{Start: start, End: end, GroupBy: by})

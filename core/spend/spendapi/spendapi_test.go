@@ -154,7 +154,7 @@ func TestReport(t *testing.T) {
 			t.Errorf("group_by %s: %d", by, code)
 		}
 	}
-	if code, _ := get(t, h, "/spend/report", url.Values{"group_by": {"team"}}); code != 400 {
+	if code, _ := get(t, h, "/spend/report", url.Values{"group_by": {"teams"}}); code != 400 {
 		t.Fatalf("unknown group_by: %d", code)
 	}
 }
