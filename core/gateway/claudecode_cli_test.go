@@ -304,7 +304,21 @@ func TestClaudeCodeInteractive(t *testing.T) {
 			continue // print mode covers them; keep the wall time down
 		}
 		t.Run(b.name, func(t *testing.T) {
-			dir := t.TempDir()
+			// Not t.TempDir: the CLI may still write under HOME for a moment
+			// after tmux kill-session returns, and t.TempDir fails the test
+			// when its RemoveAll meets a file created meanwhile.
+			dir, err := os.MkdirTemp("", "cgw-cc-interactive-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				for range 20 {
+					if os.RemoveAll(dir) == nil {
+						return
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			})
 			home, project := filepath.Join(dir, "home"), filepath.Join(dir, "project")
 			for _, d := range []string{home, project} {
 				if err := os.MkdirAll(d, 0o755); err != nil {
