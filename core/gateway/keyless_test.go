@@ -82,6 +82,14 @@ func askBoth(t *testing.T, url string, n int, models ...string) {
 // AssumeRoleWithWebIdentity with the metadata server's ID token. No keys in
 // the config or the environment.
 func TestKeylessCloudRun(t *testing.T) {
+	// Both Bedrock APIs: InvokeModel and the Messages API sign with the
+	// same assumed-role credentials.
+	for _, api := range []string{"invoke", "messages"} {
+		t.Run(api, func(t *testing.T) { testKeylessCloudRun(t, api) })
+	}
+}
+
+func testKeylessCloudRun(t *testing.T, api string) {
 	noCloudEnv(t)
 	google := vertextest.NewServer(t, vertextest.Options{})
 	t.Setenv("GCE_METADATA_HOST", google.MetadataHost)
@@ -100,6 +108,7 @@ model_list:
   - model_name: claude-bedrock
     litellm_params:
       model: bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0
+      bedrock_api: `+api+`
       aws_region_name: us-west-2
       aws_role_name: arn:aws:iam::123456789012:role/claude-gateway-bedrock
       aws_session_name: claude-gateway
