@@ -7,7 +7,15 @@ import (
 	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/llm"
+	"github.com/tidwall/gjson"
 )
+
+// malformed is the failure of an upstream answer or event that is not JSON
+// (cut off or garbled). Retryable: before the first byte another deployment
+// can still serve; after it, the stream ends with this as its error event.
+func malformed(what string) *llm.Error {
+	return &llm.Error{Status: 502, Type: llm.ErrAPI, Message: "upstream " + what + " is not valid JSON", Retryable: true}
+}
 
 // attemptTimeout is the deadline of one attempt on m: for streams the time
 // to the first event (stream_timeout, else timeout), for whole answers the
@@ -62,6 +70,11 @@ func (r *Router) try(ctx context.Context, m *member, req *llm.Request) (attempt,
 		if err != nil {
 			return attempt{timedOut: to}, err
 		}
+		if !gjson.ValidBytes(resp.Body) {
+			// Nothing has been sent yet: a cut-off answer is this
+			// deployment's failure, never the client's 200.
+			return attempt{}, malformed("answer")
+		}
 		status := resp.Status
 		if status == 0 {
 			status = 200
@@ -98,6 +111,11 @@ func (r *Router) try(ctx context.Context, m *member, req *llm.Request) (attempt,
 		}
 		return attempt{timedOut: to}, err
 	}
+	if !gjson.ValidBytes(first.Data) {
+		s.Close()
+		cancel(nil)
+		return attempt{}, malformed("event")
+	}
 	if first.Type == "error" {
 		s.Close()
 		cancel(nil)
@@ -121,7 +139,17 @@ func (p *peeked) Next(ctx context.Context) (llm.Event, error) {
 		p.has = false
 		return p.first, nil
 	}
-	return p.Stream.Next(ctx)
+	return checked(p.Stream.Next(ctx))
+}
+
+// checked passes on a well-formed event; one whose data is not JSON becomes
+// the error that ends the stream, so it is never relayed (and the upstream's
+// message_stop after it cannot make a damaged answer look whole).
+func checked(ev llm.Event, err error) (llm.Event, error) {
+	if err == nil && !gjson.ValidBytes(ev.Data) {
+		return llm.Event{}, malformed("event")
+	}
+	return ev, err
 }
 
 func (p *peeked) Close() error {
@@ -186,7 +214,7 @@ type lateStream struct {
 
 func (l *lateStream) Next(ctx context.Context) (llm.Event, error) {
 	if l.done {
-		return l.Stream.Next(ctx)
+		return checked(l.Stream.Next(ctx))
 	}
 	var f firstRead
 	select {
@@ -203,7 +231,7 @@ func (l *lateStream) Next(ctx context.Context) (llm.Event, error) {
 	case f.err != nil:
 		return llm.Event{}, f.err
 	}
-	return f.ev, nil
+	return checked(f.ev, nil)
 }
 
 func (l *lateStream) Close() error {
