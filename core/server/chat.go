@@ -28,6 +28,11 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, lerr)
 		return
 	}
+	if lerr = unambiguousChat(body); lerr != nil {
+		c.fail(lerr)
+		s.writeError(w, r, lerr)
+		return
+	}
 	tr, oerr := openai.Options{Thinking: s.thinkingForm(body)}.TranslateRequest(body)
 	if oerr != nil {
 		c.status, c.errType = oerr.Status, oerr.Type
@@ -54,6 +59,22 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeChatResponse(w, c, res.Response, tr.Model)
+}
+
+// unambiguousChat refuses an OpenAI body that readers could disagree on
+// (see ambiguousBody and keySet) before it is translated, since the
+// translation keeps one reading. Malformed JSON is left to the translator.
+func unambiguousChat(body []byte) *llm.Error {
+	msg := ambiguousBody(body)
+	if msg == "" && gjson.ValidBytes(body) {
+		if k := duplicateKey(gjson.ParseBytes(body)); k != "" {
+			msg = k + ": key given more than once in the request body"
+		}
+	}
+	if msg == "" {
+		return nil
+	}
+	return &llm.Error{Status: 400, Type: llm.ErrInvalidRequest, Message: msg}
 }
 
 func (s *Server) writeChatResponse(w http.ResponseWriter, c *call, resp *llm.Response, model string) {

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/claude-gateway/claude-gateway/core/llm"
 	"github.com/claude-gateway/claude-gateway/core/router"
@@ -69,13 +71,22 @@ func parseMessagesRequest(body []byte, kind llm.Kind, h http.Header) (*llm.Reque
 	if !gjson.ValidBytes(body) {
 		return nil, bad("request body is not valid JSON")
 	}
+	if msg := ambiguousBody(body); msg != "" {
+		return nil, bad(msg)
+	}
 	root := gjson.ParseBytes(body)
 	if !root.IsObject() {
 		return nil, bad("request body must be a JSON object")
 	}
 	// One pass over the top-level keys picks the few fields the gateway reads.
 	var model, messages, maxTokens, stream, metadata gjson.Result
+	var seen keySet
+	dup := ""
 	root.ForEach(func(k, v gjson.Result) bool {
+		if !seen.add(k.Str) {
+			dup = k.Str
+			return false
+		}
 		switch k.Str {
 		case "model":
 			model = v
@@ -91,6 +102,8 @@ func parseMessagesRequest(body []byte, kind llm.Kind, h http.Header) (*llm.Reque
 		return true
 	})
 	switch {
+	case dup != "":
+		return nil, bad(dup + ": key given more than once in the request body")
 	case !model.Exists():
 		return nil, bad("model: Field required")
 	case model.Type != gjson.String || model.Str == "":
@@ -104,11 +117,14 @@ func parseMessagesRequest(body []byte, kind llm.Kind, h http.Header) (*llm.Reque
 		switch {
 		case !maxTokens.Exists():
 			return nil, bad("max_tokens: Field required")
-		case maxTokens.Type != gjson.Number || maxTokens.Num < 1:
-			return nil, bad("max_tokens: Input should be a positive integer")
 		}
 		if stream.Exists() && stream.Type != gjson.True && stream.Type != gjson.False && stream.Type != gjson.Null {
 			return nil, bad("stream: Input should be a valid boolean")
+		}
+	}
+	if maxTokens.Exists() {
+		if msg := checkMaxTokens(maxTokens); msg != "" {
+			return nil, bad(msg)
 		}
 	}
 	req := &llm.Request{
@@ -125,6 +141,86 @@ func parseMessagesRequest(body []byte, kind llm.Kind, h http.Header) (*llm.Reque
 		req.SessionID = metadata.Get("user_id").String()
 	}
 	return req, nil
+}
+
+// maxTokensLimit bounds max_tokens: the largest value every upstream
+// parses as the integer it is (a 32-bit one); larger numbers (1e20) would be
+// rounded, clamped or wrapped differently by each reader.
+const maxTokensLimit = math.MaxInt32
+
+// checkMaxTokens names what is wrong with a max_tokens value ("" if nothing).
+func checkMaxTokens(v gjson.Result) string {
+	switch {
+	case v.Type != gjson.Number || v.Num != math.Trunc(v.Num):
+		return "max_tokens: Input should be a valid integer"
+	case v.Num < 1:
+		return "max_tokens: Input should be greater than or equal to 1"
+	case v.Num > maxTokensLimit:
+		return "max_tokens: Input should be less than or equal to " + strconv.Itoa(maxTokensLimit)
+	}
+	return ""
+}
+
+// ambiguousBody names what would let readers of body disagree on what it
+// says ("" if nothing). Invalid UTF-8 is replaced, dropped or refused
+// depending on the parser, so the gateway's routing and policy could read a
+// different string than the upstream does.
+func ambiguousBody(body []byte) string {
+	if !utf8.Valid(body) {
+		return "request body is not valid UTF-8"
+	}
+	return ""
+}
+
+// keySet tells whether an object's key was seen before. A duplicate
+// top-level key is refused: gjson reads the first, most JSON decoders the
+// last, so routing, policy (per-key model allowlists) and the upstream could
+// each see a different "model". Small objects are scanned; big ones hashed,
+// so a hostile body with many keys costs linear time.
+type keySet struct {
+	small [32]string
+	n     int
+	big   map[string]struct{}
+}
+
+// add records k and reports false if it was already there.
+func (s *keySet) add(k string) bool {
+	if s.big != nil {
+		if _, ok := s.big[k]; ok {
+			return false
+		}
+		s.big[k] = struct{}{}
+		return true
+	}
+	for _, x := range s.small[:s.n] {
+		if x == k {
+			return false
+		}
+	}
+	if s.n < len(s.small) {
+		s.small[s.n] = k
+		s.n++
+		return true
+	}
+	s.big = make(map[string]struct{}, 2*s.n)
+	for _, x := range s.small {
+		s.big[x] = struct{}{}
+	}
+	s.big[k] = struct{}{}
+	return true
+}
+
+// duplicateKey returns the first key obj gives twice ("" if none).
+func duplicateKey(obj gjson.Result) string {
+	var seen keySet
+	dup := ""
+	obj.ForEach(func(k, _ gjson.Result) bool {
+		if !seen.add(k.Str) {
+			dup = k.Str
+		}
+		return dup == ""
+	})
+	return dup
 }
 
 func (s *Server) serveAnthropic(w http.ResponseWriter, r *http.Request, kind llm.Kind) {
