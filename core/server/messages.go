@@ -29,6 +29,7 @@ type call struct {
 	usage    llm.Usage
 	gone     bool // client disconnected
 	keyHash  string
+	overhead time.Duration
 }
 
 func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
@@ -125,6 +126,7 @@ func parseMessagesRequest(body []byte, kind llm.Kind, h http.Header) (*llm.Reque
 }
 
 func (s *Server) serveAnthropic(w http.ResponseWriter, r *http.Request, kind llm.Kind) {
+	r = s.observe(r)
 	c := &call{id: newCallID(), start: time.Now(), endpoint: r.URL.Path, keyHash: keyHash(r)}
 	defer s.finish(r, c)
 	w.Header().Set("x-litellm-call-id", c.id)
@@ -192,6 +194,7 @@ func (s *Server) setRouteHeaders(h http.Header, res *router.Result, c *call) {
 	if overhead < 0 {
 		overhead = 0
 	}
+	c.overhead = overhead
 	h.Set("x-litellm-overhead-duration-ms", strconv.FormatFloat(float64(overhead.Microseconds())/1000, 'f', 3, 64))
 }
 
@@ -277,6 +280,7 @@ func (s *Server) finish(r *http.Request, c *call) {
 	if s.opts.Recorder != nil {
 		s.opts.Recorder.Record(context.WithoutCancel(r.Context()), rec)
 	}
+	s.obs.Finish(r.Context(), Call{Record: rec, API: apiName(c.endpoint), UpstreamStatus: upstreamStatus, Overhead: c.overhead, TTFT: c.ttfb})
 	s.log.Info("request",
 		"call_id", c.id, "path", c.endpoint, "model", rec.RequestedModel, "model_group", rec.ModelGroup,
 		"deployment_id", rec.DeploymentID, "status", c.status, "upstream_status", upstreamStatus,

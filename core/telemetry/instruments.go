@@ -1,0 +1,213 @@
+package telemetry
+
+import (
+	"context"
+	"strconv"
+	"sync"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/claude-gateway/claude-gateway/core/router"
+)
+
+// Attribute keys: the GenAI semantic conventions where they apply, gateway.* otherwise.
+const (
+	serviceName   = attribute.Key("service.name")
+	opName        = attribute.Key("gen_ai.operation.name")
+	genAISystem   = attribute.Key("gen_ai.system")
+	requestModel  = attribute.Key("gen_ai.request.model") // the model group: bounded by the config
+	tokenType     = attribute.Key("gen_ai.token.type")
+	errorType     = attribute.Key("error.type")
+	cloudRegion   = attribute.Key("cloud.region")
+	apiKey        = attribute.Key("gateway.api")
+	deploymentKey = attribute.Key("gateway.deployment")
+	statusClass   = attribute.Key("gateway.status_class")
+	reasonKey     = attribute.Key("gateway.reason")
+)
+
+// Bucket boundaries: seconds for LLM latencies (up to minutes), powers of
+// four for tokens (the conventions' advice).
+var (
+	secondsBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256}
+	overheadBucket = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}
+	tokenBuckets   = []float64{1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304}
+)
+
+// instruments is the one instrument set every runtime records into.
+type instruments struct {
+	requests  metric.Int64Counter     // gateway.requests
+	duration  metric.Float64Histogram // gen_ai.client.operation.duration
+	ttft      metric.Float64Histogram // gen_ai.server.time_to_first_token
+	overhead  metric.Float64Histogram // gateway.overhead.duration
+	tokens    metric.Int64Histogram   // gen_ai.client.token.usage
+	cost      metric.Float64Counter   // gateway.cost
+	retries   metric.Int64Counter     // gateway.retries
+	fallbacks metric.Int64Counter     // gateway.fallbacks
+	attempts  metric.Int64Counter     // gateway.attempts
+	cooldowns metric.Int64Counter     // gateway.deployment.cooldowns
+}
+
+func (in *instruments) init(m metric.Meter) error {
+	var errs [10]error
+	in.requests, errs[0] = m.Int64Counter("gateway.requests", metric.WithUnit("{request}"),
+		metric.WithDescription("API requests answered, by model group, deployment, API, status class and error type."))
+	in.duration, errs[1] = m.Float64Histogram("gen_ai.client.operation.duration", metric.WithUnit("s"),
+		metric.WithDescription("Total time of a request, arrival to last byte."), metric.WithExplicitBucketBoundaries(secondsBuckets...))
+	in.ttft, errs[2] = m.Float64Histogram("gen_ai.server.time_to_first_token", metric.WithUnit("s"),
+		metric.WithDescription("Time from arrival to the first byte sent to the client (successful requests)."), metric.WithExplicitBucketBoundaries(secondsBuckets...))
+	in.overhead, errs[3] = m.Float64Histogram("gateway.overhead.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time the gateway itself spent before the answer (x-litellm-overhead-duration-ms)."), metric.WithExplicitBucketBoundaries(overheadBucket...))
+	in.tokens, errs[4] = m.Int64Histogram("gen_ai.client.token.usage", metric.WithUnit("{token}"),
+		metric.WithDescription("Tokens per request by gen_ai.token.type: input, output, cache_read, cache_creation."), metric.WithExplicitBucketBoundaries(tokenBuckets...))
+	in.cost, errs[5] = m.Float64Counter("gateway.cost", metric.WithUnit("USD"),
+		metric.WithDescription("Spend in US dollars, priced as the spend records are."))
+	in.retries, errs[6] = m.Int64Counter("gateway.retries", metric.WithUnit("{retry}"),
+		metric.WithDescription("Attempts after the first within a model group."))
+	in.fallbacks, errs[7] = m.Int64Counter("gateway.fallbacks", metric.WithUnit("{fallback}"),
+		metric.WithDescription("Fallback model groups tried."))
+	in.attempts, errs[8] = m.Int64Counter("gateway.attempts", metric.WithUnit("{attempt}"),
+		metric.WithDescription("Upstream attempts by deployment, status class and failure class (error.type)."))
+	in.cooldowns, errs[9] = m.Int64Counter("gateway.deployment.cooldowns", metric.WithUnit("{cooldown}"),
+		metric.WithDescription("Times a deployment started cooling down, by reason."))
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// observeRouter registers the deployment-state gauges.
+func (in *instruments) observeRouter(m metric.Meter, rt *router.Router, sets *setCache) error {
+	gauge := func(name, unit, desc string) metric.Int64ObservableGauge {
+		g, _ := m.Int64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		return g
+	}
+	cooling := gauge("gateway.deployment.cooling_down", "", "1 while the deployment cools down, else 0.")
+	inFlight := gauge("gateway.deployment.in_flight", "{request}", "Requests this instance has open on the deployment.")
+	rpmUsed := gauge("gateway.deployment.rpm.used", "{request}", "Requests in the current minute's window (where limits are enforced).")
+	rpmLimit := gauge("gateway.deployment.rpm.limit", "{request}", "The deployment's rpm limit (0: none).")
+	tpmUsed := gauge("gateway.deployment.tpm.used", "{token}", "Tokens in the current minute's window (where counted).")
+	tpmLimit := gauge("gateway.deployment.tpm.limit", "{token}", "The deployment's tpm limit (0: none).")
+	_, err := m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		for _, h := range rt.Health(ctx) {
+			set := metric.WithAttributeSet(attribute.NewSet(requestModel.String(h.Group), deploymentKey.String(h.ID),
+				genAISystem.String(system(h.Provider)), cloudRegion.String(h.Region)))
+			c := int64(0)
+			if !h.Healthy {
+				c = 1
+			}
+			o.ObserveInt64(cooling, c, set)
+			o.ObserveInt64(inFlight, h.InFlight, set)
+			o.ObserveInt64(rpmUsed, h.RPMUsed, set)
+			o.ObserveInt64(rpmLimit, h.RPM, set)
+			o.ObserveInt64(tpmUsed, h.TPMUsed, set)
+			o.ObserveInt64(tpmLimit, h.TPM, set)
+		}
+		return nil
+	}, cooling, inFlight, rpmUsed, rpmLimit, tpmUsed, tpmLimit)
+	return err
+}
+
+// system maps a LiteLLM provider name to gen_ai.system.
+func system(provider string) string {
+	switch provider {
+	case "bedrock":
+		return "aws.bedrock"
+	case "vertex_ai":
+		return "gcp.vertex_ai"
+	case "":
+		return "none"
+	}
+	return provider
+}
+
+// class names an HTTP status's class ("2xx"...; "none" for no answer).
+func class(status int) string {
+	if status < 100 || status > 599 {
+		return "none"
+	}
+	return classNames[status/100-1]
+}
+
+var classNames = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// callKey is what a request's labels are made of: every field takes one
+// of a bounded set of values (config names, fixed vocabularies).
+type callKey struct {
+	api, group, deployment, provider, region, status, errType string
+}
+
+// callSets holds the precomputed options of one callKey, so recording a
+// request allocates nothing once its label combination has been seen.
+type callSets struct {
+	add    []metric.AddOption
+	rec    []metric.RecordOption
+	dep    []metric.AddOption // group and deployment only (retries, fallbacks, cost)
+	tokens [4][]metric.RecordOption
+}
+
+// attemptKey labels one attempt.
+type attemptKey struct {
+	deployment *router.Deployment
+	status     int
+	failure    string
+}
+
+// setCache maps label combinations to their precomputed options.
+type setCache struct {
+	mu       sync.RWMutex
+	calls    map[callKey]*callSets
+	attempts map[attemptKey][]metric.AddOption
+}
+
+var tokenTypes = [4]string{"input", "output", "cache_read", "cache_creation"}
+
+func (c *setCache) call(k callKey) *callSets {
+	c.mu.RLock()
+	s := c.calls[k]
+	c.mu.RUnlock()
+	if s != nil {
+		return s
+	}
+	base := []attribute.KeyValue{opName.String("chat"), apiKey.String(k.api), requestModel.String(k.group),
+		deploymentKey.String(k.deployment), genAISystem.String(k.provider), cloudRegion.String(k.region)}
+	dep := metric.WithAttributeSet(attribute.NewSet(base...))
+	all := metric.WithAttributeSet(attribute.NewSet(append(base[:len(base):len(base)], statusClass.String(k.status), errorType.String(k.errType))...))
+	s = &callSets{add: []metric.AddOption{all}, rec: []metric.RecordOption{all}, dep: []metric.AddOption{dep}}
+	for i, tt := range tokenTypes {
+		s.tokens[i] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(append(base[:len(base):len(base)], tokenType.String(tt))...))}
+	}
+	c.mu.Lock()
+	if c.calls == nil {
+		c.calls = map[callKey]*callSets{}
+	}
+	c.calls[k] = s
+	c.mu.Unlock()
+	return s
+}
+
+func (c *setCache) attempt(k attemptKey) []metric.AddOption {
+	c.mu.RLock()
+	s := c.attempts[k]
+	c.mu.RUnlock()
+	if s != nil {
+		return s
+	}
+	d := k.deployment
+	failure := k.failure
+	if failure == "" {
+		failure = "none"
+	}
+	s = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(requestModel.String(d.Config.ModelName),
+		deploymentKey.String(d.ID()), genAISystem.String(system(d.Config.Params.Provider)), cloudRegion.String(d.Region()),
+		statusClass.String(class(k.status)), attribute.Key("http.response.status_code").String(strconv.Itoa(k.status)), errorType.String(failure)))}
+	c.mu.Lock()
+	if c.attempts == nil {
+		c.attempts = map[attemptKey][]metric.AddOption{}
+	}
+	c.attempts[k] = s
+	c.mu.Unlock()
+	return s
+}
