@@ -34,48 +34,24 @@ var (
 	tokenBuckets   = []float64{1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304}
 )
 
-// instruments is the one instrument set every runtime records into.
+// instruments are the SDK instruments for events off the per-request
+// path's budget (attempts, cooldowns); per-request aggregates are in
+// aggregate.go.
 type instruments struct {
-	requests  metric.Int64Counter     // gateway.requests
-	duration  metric.Float64Histogram // gen_ai.client.operation.duration
-	ttft      metric.Float64Histogram // gen_ai.server.time_to_first_token
-	overhead  metric.Float64Histogram // gateway.overhead.duration
-	tokens    metric.Int64Histogram   // gen_ai.client.token.usage
-	cost      metric.Float64Counter   // gateway.cost
-	retries   metric.Int64Counter     // gateway.retries
-	fallbacks metric.Int64Counter     // gateway.fallbacks
-	attempts  metric.Int64Counter     // gateway.attempts
-	cooldowns metric.Int64Counter     // gateway.deployment.cooldowns
+	attempts  metric.Int64Counter // gateway.attempts
+	cooldowns metric.Int64Counter // gateway.deployment.cooldowns
 }
 
 func (in *instruments) init(m metric.Meter) error {
-	var errs [10]error
-	in.requests, errs[0] = m.Int64Counter("gateway.requests", metric.WithUnit("{request}"),
-		metric.WithDescription("API requests answered, by model group, deployment, API, status class and error type."))
-	in.duration, errs[1] = m.Float64Histogram("gen_ai.client.operation.duration", metric.WithUnit("s"),
-		metric.WithDescription("Total time of a request, arrival to last byte."), metric.WithExplicitBucketBoundaries(secondsBuckets...))
-	in.ttft, errs[2] = m.Float64Histogram("gen_ai.server.time_to_first_token", metric.WithUnit("s"),
-		metric.WithDescription("Time from arrival to the first byte sent to the client (successful requests)."), metric.WithExplicitBucketBoundaries(secondsBuckets...))
-	in.overhead, errs[3] = m.Float64Histogram("gateway.overhead.duration", metric.WithUnit("s"),
-		metric.WithDescription("Time the gateway itself spent before the answer (x-litellm-overhead-duration-ms)."), metric.WithExplicitBucketBoundaries(overheadBucket...))
-	in.tokens, errs[4] = m.Int64Histogram("gen_ai.client.token.usage", metric.WithUnit("{token}"),
-		metric.WithDescription("Tokens per request by gen_ai.token.type: input, output, cache_read, cache_creation."), metric.WithExplicitBucketBoundaries(tokenBuckets...))
-	in.cost, errs[5] = m.Float64Counter("gateway.cost", metric.WithUnit("USD"),
-		metric.WithDescription("Spend in US dollars, priced as the spend records are."))
-	in.retries, errs[6] = m.Int64Counter("gateway.retries", metric.WithUnit("{retry}"),
-		metric.WithDescription("Attempts after the first within a model group."))
-	in.fallbacks, errs[7] = m.Int64Counter("gateway.fallbacks", metric.WithUnit("{fallback}"),
-		metric.WithDescription("Fallback model groups tried."))
-	in.attempts, errs[8] = m.Int64Counter("gateway.attempts", metric.WithUnit("{attempt}"),
+	var err1, err2 error
+	in.attempts, err1 = m.Int64Counter("gateway.attempts", metric.WithUnit("{attempt}"),
 		metric.WithDescription("Upstream attempts by deployment, status class and failure class (error.type)."))
-	in.cooldowns, errs[9] = m.Int64Counter("gateway.deployment.cooldowns", metric.WithUnit("{cooldown}"),
+	in.cooldowns, err2 = m.Int64Counter("gateway.deployment.cooldowns", metric.WithUnit("{cooldown}"),
 		metric.WithDescription("Times a deployment started cooling down, by reason."))
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
+	if err1 != nil {
+		return err1
 	}
-	return nil
+	return err2
 }
 
 // observeRouter registers the deployment-state gauges.
@@ -139,15 +115,6 @@ type callKey struct {
 	api, group, deployment, provider, region, status, errType string
 }
 
-// callSets holds the precomputed options of one callKey, so recording a
-// request allocates nothing once its label combination has been seen.
-type callSets struct {
-	add    []metric.AddOption
-	rec    []metric.RecordOption
-	dep    []metric.AddOption // group and deployment only (retries, fallbacks, cost)
-	tokens [4][]metric.RecordOption
-}
-
 // attemptKey labels one attempt.
 type attemptKey struct {
 	deployment *router.Deployment
@@ -158,13 +125,13 @@ type attemptKey struct {
 // setCache maps label combinations to their precomputed options.
 type setCache struct {
 	mu       sync.RWMutex
-	calls    map[callKey]*callSets
+	calls    map[callKey]*callStats
 	attempts map[attemptKey][]metric.AddOption
 }
 
 var tokenTypes = [4]string{"input", "output", "cache_read", "cache_creation"}
 
-func (c *setCache) call(k callKey) *callSets {
+func (c *setCache) call(k callKey) *callStats {
 	c.mu.RLock()
 	s := c.calls[k]
 	c.mu.RUnlock()
@@ -173,18 +140,21 @@ func (c *setCache) call(k callKey) *callSets {
 	}
 	base := []attribute.KeyValue{opName.String("chat"), apiKey.String(k.api), requestModel.String(k.group),
 		deploymentKey.String(k.deployment), genAISystem.String(k.provider), cloudRegion.String(k.region)}
-	dep := metric.WithAttributeSet(attribute.NewSet(base...))
-	all := metric.WithAttributeSet(attribute.NewSet(append(base[:len(base):len(base)], statusClass.String(k.status), errorType.String(k.errType))...))
-	s = &callSets{add: []metric.AddOption{all}, rec: []metric.RecordOption{all}, dep: []metric.AddOption{dep}}
+	s = newCallStats()
+	s.depAttrs = attribute.NewSet(base[1:]...)
+	s.attrs = attribute.NewSet(append(base[:len(base):len(base)], statusClass.String(k.status), errorType.String(k.errType))...)
 	for i, tt := range tokenTypes {
-		s.tokens[i] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(append(base[:len(base):len(base)], tokenType.String(tt))...))}
+		s.tokenAttrs[i] = attribute.NewSet(append(base[:len(base):len(base)], tokenType.String(tt))...)
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev := c.calls[k]; prev != nil {
+		return prev
+	}
 	if c.calls == nil {
-		c.calls = map[callKey]*callSets{}
+		c.calls = map[callKey]*callStats{}
 	}
 	c.calls[k] = s
-	c.mu.Unlock()
 	return s
 }
 

@@ -45,30 +45,24 @@ func (t *Telemetry) Finish(ctx context.Context, c server.Call) {
 	}
 	s := t.sets.call(callKey{api: c.API, group: group, deployment: orNone(c.DeploymentID), provider: system(c.Provider),
 		region: orNone(c.Region), status: class(c.Status), errType: errType})
-	bg := context.WithoutCancel(ctx)
-	in := &t.inst
-	in.requests.Add(bg, 1, s.add...)
-	in.duration.Record(bg, c.EndTime.Sub(c.StartTime).Seconds(), s.rec...)
+	s.requests.Add(1)
+	s.duration.record(c.EndTime.Sub(c.StartTime).Seconds())
 	if c.Status < 400 && c.TTFT > 0 {
-		in.ttft.Record(bg, c.TTFT.Seconds(), s.rec...)
+		s.ttft.record(c.TTFT.Seconds())
 	}
 	if c.DeploymentID != "" {
-		in.overhead.Record(bg, c.Overhead.Seconds(), s.rec...)
+		s.ovh.record(c.Overhead.Seconds())
 	}
 	for i, n := range [4]int64{c.InputTokens, c.OutputTokens, c.CacheReadInputTokens, c.CacheCreationInputTokens} {
 		if n > 0 {
-			in.tokens.Record(bg, n, s.tokens[i]...)
+			s.tokens[i].record(float64(n))
 		}
 	}
 	if c.Cost > 0 {
-		in.cost.Add(bg, c.Cost, s.dep...)
+		addFloat(&s.costBits, c.Cost)
 	}
-	if c.Retries > 0 {
-		in.retries.Add(bg, int64(c.Retries), s.dep...)
-	}
-	if c.Fallbacks > 0 {
-		in.fallbacks.Add(bg, int64(c.Fallbacks), s.dep...)
-	}
+	s.retries.Add(int64(c.Retries))
+	s.fallbacks.Add(int64(c.Fallbacks))
 	if t.traces != nil {
 		t.endRequestSpan(ctx, c)
 	}
@@ -121,7 +115,7 @@ func (t *Telemetry) AttemptStart(ctx context.Context, d *router.Deployment, n in
 
 // AttemptEnd counts the attempt and ends its span.
 func (t *Telemetry) AttemptEnd(ctx context.Context, d *router.Deployment, status int, failure string) {
-	t.inst.attempts.Add(context.WithoutCancel(ctx), 1, t.sets.attempt(attemptKey{deployment: d, status: status, failure: failure})...)
+	t.inst.attempts.Add(context.Background(), 1, t.sets.attempt(attemptKey{deployment: d, status: status, failure: failure})...)
 	if t.traces == nil {
 		return
 	}

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -80,7 +81,8 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 	}
 	res := resource.NewSchemaless(serviceName.String(name))
 
-	promExp, err := otelprom.New(otelprom.WithRegisterer(t.registry), otelprom.WithoutScopeInfo())
+	prod := producer{sets: &t.sets, start: time.Now()}
+	promExp, err := otelprom.New(otelprom.WithRegisterer(t.registry), otelprom.WithoutScopeInfo(), otelprom.WithProducer(prod))
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +96,7 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 		if err != nil {
 			return nil, err
 		}
-		mopts = append(mopts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)))
+		mopts = append(mopts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp, sdkmetric.WithProducer(prod))))
 	}
 	t.meters = sdkmetric.NewMeterProvider(mopts...)
 	if err := t.inst.init(t.meters.Meter(scope)); err != nil {
