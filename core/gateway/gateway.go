@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -41,6 +42,9 @@ type Options struct {
 	// (synchronous on Lambda, whose instances freeze after each response).
 	// Empty means an embedded library use (tests): the memory store.
 	Platform string
+	// EMF receives CloudWatch Embedded Metric Format lines, one per request
+	// (Lambda: os.Stdout; nil: none).
+	EMF io.Writer
 }
 
 // Gateway is the built handler and what must be closed with it.
@@ -82,7 +86,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 	if cfg.MasterKey() == "" {
 		log.Warn("no master_key configured: the gateway serves anyone who can reach it")
 	}
-	tel, err := telemetry.New(ctx, telemetry.Options{Getenv: opts.Getenv, Logger: log})
+	tel, err := telemetry.New(ctx, telemetry.Options{Getenv: opts.Getenv, Logger: log, EMF: opts.EMF})
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}

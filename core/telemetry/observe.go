@@ -63,6 +63,9 @@ func (t *Telemetry) Finish(ctx context.Context, c server.Call) {
 	}
 	s.retries.Add(int64(c.Retries))
 	s.fallbacks.Add(int64(c.Fallbacks))
+	if t.emf != nil {
+		t.emf.write(c, group, orNone(c.DeploymentID), class(c.Status))
+	}
 	if t.traces != nil {
 		t.endRequestSpan(ctx, c)
 	}

@@ -14,6 +14,7 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -41,6 +42,9 @@ type Options struct {
 	Logger *slog.Logger
 	// ServiceName names the resource (default "claude-gateway").
 	ServiceName string
+	// EMF, if set, receives one CloudWatch Embedded Metric Format line per
+	// request (Lambda: os.Stdout).
+	EMF io.Writer
 }
 
 // Telemetry holds the meter and tracer providers and the instruments.
@@ -54,6 +58,8 @@ type Telemetry struct {
 	registry *prometheus.Registry
 	inst     instruments
 	sets     setCache
+	emf      *emfWriter
+	otlp     bool // some signal is exported over OTLP
 }
 
 // otlpSet reports whether the OTLP variables ask for signal ("TRACES" or "METRICS").
@@ -75,6 +81,10 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
 	}
+	if opts.EMF != nil {
+		t.emf = &emfWriter{w: opts.EMF}
+	}
+	t.otlp = otlpSet(getenv, "METRICS") || otlpSet(getenv, "TRACES")
 	name := opts.ServiceName
 	if name == "" {
 		name = "claude-gateway"
@@ -177,4 +187,22 @@ func (t *Telemetry) Transport(next http.RoundTripper) http.RoundTripper {
 		return next
 	}
 	return propagating{next: next, prop: t.prop}
+}
+
+// FlushAfter wraps h so that, when OTLP export is on, what each request
+// produced is exported before h's invocation ends (within budget): a
+// Lambda instance freezes once its handler returns. The client already has
+// its whole response by then. Without OTLP it returns h.
+func (t *Telemetry) FlushAfter(h http.Handler, budget time.Duration) http.Handler {
+	if !t.otlp {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), budget)
+		defer cancel()
+		if err := t.Flush(ctx); err != nil {
+			t.log.Warn("telemetry flush", "error", err.Error())
+		}
+	})
 }
