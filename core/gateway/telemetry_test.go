@@ -3,6 +3,9 @@ package gateway_test
 import (
 	"io"
 	"net/http"
+	"os"
+	"regexp"
+	"strings"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
@@ -119,6 +122,25 @@ general_settings:
 		got, ok := value(fams, c.name, c.labels)
 		if !ok || got != c.want {
 			t.Errorf("%s%v = %v (found %v), want %v", c.name, c.labels, got, ok, c.want)
+		}
+	}
+	// Every metric the Grafana dashboard queries is one /metrics serves.
+	dash, err := os.ReadFile("../../infra/dashboards/grafana.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	queried := regexp.MustCompile(`([a-zA-Z_:][a-zA-Z0-9_:]*)(\{|\[)`).FindAllStringSubmatch(string(dash), -1)
+	if len(queried) < 10 {
+		t.Fatalf("grafana.json: only %d metric selectors found", len(queried))
+	}
+	for _, m := range queried {
+		name := m[1]
+		if strings.HasPrefix(name, "label_values") {
+			continue
+		}
+		base := strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum")
+		if fams[name] == nil && fams[base] == nil {
+			t.Errorf("grafana.json queries %s, which /metrics does not serve", name)
 		}
 	}
 	if t.Failed() {
