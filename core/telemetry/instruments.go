@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -35,23 +36,17 @@ var (
 )
 
 // instruments are the SDK instruments for events off the per-request
-// path's budget (attempts, cooldowns); per-request aggregates are in
+// path's budget (cooldowns); per-request aggregates are in
 // aggregate.go.
 type instruments struct {
-	attempts  metric.Int64Counter // gateway.attempts
 	cooldowns metric.Int64Counter // gateway.deployment.cooldowns
 }
 
 func (in *instruments) init(m metric.Meter) error {
-	var err1, err2 error
-	in.attempts, err1 = m.Int64Counter("gateway.attempts", metric.WithUnit("{attempt}"),
-		metric.WithDescription("Upstream attempts by deployment, status class and failure class (error.type)."))
-	in.cooldowns, err2 = m.Int64Counter("gateway.deployment.cooldowns", metric.WithUnit("{cooldown}"),
+	var err error
+	in.cooldowns, err = m.Int64Counter("gateway.deployment.cooldowns", metric.WithUnit("{cooldown}"),
 		metric.WithDescription("Times a deployment started cooling down, by reason."))
-	if err1 != nil {
-		return err1
-	}
-	return err2
+	return err
 }
 
 // observeRouter registers the deployment-state gauges.
@@ -126,7 +121,7 @@ type attemptKey struct {
 type setCache struct {
 	mu       sync.RWMutex
 	calls    map[callKey]*callStats
-	attempts map[attemptKey][]metric.AddOption
+	attempts map[attemptKey]*attemptStats
 }
 
 var tokenTypes = [4]string{"input", "output", "cache_read", "cache_creation"}
@@ -158,7 +153,13 @@ func (c *setCache) call(k callKey) *callStats {
 	return s
 }
 
-func (c *setCache) attempt(k attemptKey) []metric.AddOption {
+// attemptStats counts one attempt label combination.
+type attemptStats struct {
+	attrs attribute.Set
+	n     atomic.Int64
+}
+
+func (c *setCache) attempt(k attemptKey) *attemptStats {
 	c.mu.RLock()
 	s := c.attempts[k]
 	c.mu.RUnlock()
@@ -170,14 +171,17 @@ func (c *setCache) attempt(k attemptKey) []metric.AddOption {
 	if failure == "" {
 		failure = "none"
 	}
-	s = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(requestModel.String(d.Config.ModelName),
+	s = &attemptStats{attrs: attribute.NewSet(requestModel.String(d.Config.ModelName),
 		deploymentKey.String(d.ID()), genAISystem.String(system(d.Config.Params.Provider)), cloudRegion.String(d.Region()),
-		statusClass.String(class(k.status)), attribute.Key("http.response.status_code").String(strconv.Itoa(k.status)), errorType.String(failure)))}
+		statusClass.String(class(k.status)), attribute.Key("http.response.status_code").String(strconv.Itoa(k.status)), errorType.String(failure))}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev := c.attempts[k]; prev != nil {
+		return prev
+	}
 	if c.attempts == nil {
-		c.attempts = map[attemptKey][]metric.AddOption{}
+		c.attempts = map[attemptKey]*attemptStats{}
 	}
 	c.attempts[k] = s
-	c.mu.Unlock()
 	return s
 }

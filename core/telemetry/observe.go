@@ -118,7 +118,7 @@ func (t *Telemetry) AttemptStart(ctx context.Context, d *router.Deployment, n in
 
 // AttemptEnd counts the attempt and ends its span.
 func (t *Telemetry) AttemptEnd(ctx context.Context, d *router.Deployment, status int, failure string) {
-	t.inst.attempts.Add(context.Background(), 1, t.sets.attempt(attemptKey{deployment: d, status: status, failure: failure})...)
+	t.sets.attempt(attemptKey{deployment: d, status: status, failure: failure}).n.Add(1)
 	if t.traces == nil {
 		return
 	}
