@@ -159,7 +159,9 @@ type GeneralSettings struct {
 	StreamCommitAfter time.Duration
 	// Debug allows logging request bodies.
 	Debug bool
-	Raw   map[string]any
+	// MetricsPublic serves GET /metrics without the master key.
+	MetricsPublic bool
+	Raw           map[string]any
 }
 
 // LitellmSettings is litellm_settings.
@@ -464,6 +466,7 @@ func parseGeneral(g *section) GeneralSettings {
 	out.StateTable = g.str("state_table")
 	out.StateCollection = g.str("state_collection")
 	out.StateFailClosed, _ = g.boolean("state_fail_closed")
+	out.MetricsPublic, _ = g.boolean("metrics_public")
 	out.MaxRequestBodyBytes, _ = g.int("max_request_body_bytes")
 	out.StreamCommitAfter = g.seconds("stream_commit_after")
 	out.Debug, _ = g.boolean("debug")

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -29,6 +30,7 @@ import (
 	"github.com/claude-gateway/claude-gateway/core/spend/pricing"
 	"github.com/claude-gateway/claude-gateway/core/spend/spendapi"
 	"github.com/claude-gateway/claude-gateway/core/store/selector"
+	"github.com/claude-gateway/claude-gateway/core/telemetry"
 )
 
 // Options tune Build.
@@ -45,13 +47,18 @@ type Options struct {
 	// (synchronous on Lambda, whose instances freeze after each response).
 	// Empty means an embedded library use (tests): the memory store.
 	Platform string
+	// EMF receives CloudWatch Embedded Metric Format lines, one per request
+	// (Lambda: os.Stdout; nil: none).
+	EMF io.Writer
 }
 
 // Gateway is the built handler and what must be closed with it.
 type Gateway struct {
 	http.Handler
-	Router  *router.Router
-	closers []func(context.Context) error
+	Router *router.Router
+	// Telemetry holds the metrics and traces (Lambda flushes it per invocation).
+	Telemetry *telemetry.Telemetry
+	closers   []func(context.Context) error
 }
 
 // Close flushes buffered state (spend records) and releases clients.
@@ -84,6 +91,14 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 	if cfg.MasterKey() == "" {
 		log.Warn("no master_key configured: the gateway serves anyone who can reach it")
 	}
+	tel, err := telemetry.New(ctx, telemetry.Options{Getenv: opts.Getenv, Logger: log, EMF: opts.EMF})
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	// Anthropic API requests carry the attempt's traceparent.
+	traced := *client
+	traced.Transport = tel.Transport(client.Transport)
+	client = &traced
 	deps := make([]*router.Deployment, 0, len(cfg.Deployments))
 	vertexCreds := vertex.NewCredentialCache()
 	for _, d := range cfg.Deployments {
@@ -101,16 +116,19 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 	if err != nil {
 		return nil, fmt.Errorf("state store: %w", err)
 	}
-	g := &Gateway{}
-	g.closers = append(g.closers, func(context.Context) error { return state.Close() })
+	g := &Gateway{Telemetry: tel}
+	g.closers = append(g.closers, tel.Shutdown, func(context.Context) error { return state.Close() })
 	pricer := pricing.New(nil, log)
 	rec, closeRec := state.Recorder(platform, log)
 	// Closers run in reverse: router writes drain, then spend flushes, then the store closes.
 	g.closers = append(g.closers, closeRec)
 	rt := router.New(deps, cfg.Router, router.Options{
 		Store: state.Store, Logger: log, Litellm: &cfg.Litellm, Pricer: pricer,
-		FailClosed: cfg.General.StateFailClosed, CommitAfter: cfg.General.StreamCommitAfter,
+		FailClosed: cfg.General.StateFailClosed, CommitAfter: cfg.General.StreamCommitAfter, Observer: tel,
 	})
+	if err := tel.ObserveRouter(rt); err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
 	g.closers = append(g.closers, rt.Drain)
 	keys := identity.NewGatekeeper(state.Store, identity.Options{Logger: log})
 	runCtx, stopKeys := context.WithCancel(context.WithoutCancel(ctx))
@@ -133,6 +151,9 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 		BedrockFrames: bedrock.Frames{},
 		Extra:         admin,
 		Admit:         admitter(keys),
+		Observer:      tel,
+		Metrics:       tel.Handler(),
+		MetricsPublic: cfg.General.MetricsPublic,
 		HealthExtra: func(context.Context) map[string]any {
 			out := map[string]any{"state_store": state.Store.Stats()}
 			if s, ok := rec.(interface{ Stats() spend.Stats }); ok {

@@ -74,6 +74,8 @@ type Options struct {
 	// negative: wait for the first event however long it takes). Only a
 	// failure within it can fail over.
 	CommitAfter time.Duration
+	// Observer sees attempts and cooldowns (nil: nothing does).
+	Observer Observer
 }
 
 // DefaultCommitAfter is the default CommitAfter: time for an upstream's
@@ -109,6 +111,7 @@ type Router struct {
 	failClosed       bool
 
 	store     Store
+	obs       Observer
 	log       *slog.Logger
 	now       func() time.Time
 	sleep     func(ctx context.Context, d time.Duration) error
@@ -142,6 +145,7 @@ func New(deps []*Deployment, settings config.RouterSettings, opts Options) *Rout
 		cooldown:     5 * time.Second,
 		maxFallbacks: DefaultMaxFallbacks,
 		store:        opts.Store,
+		obs:          opts.Observer,
 		log:          opts.Logger,
 		now:          opts.Now,
 		sleep:        opts.Sleep,
@@ -151,6 +155,9 @@ func New(deps []*Deployment, settings config.RouterSettings, opts Options) *Rout
 		refreshEvery: opts.RefreshInterval,
 		failClosed:   opts.FailClosed,
 		lastLogged:   map[string]int64{},
+	}
+	if r.obs == nil {
+		r.obs = nopObserver{}
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -649,10 +656,12 @@ func (r *Router) serveGroup(ctx context.Context, req *llm.Request, g *group, res
 		res.Deployment = m.d
 		m.inFlight.Add(1)
 		start := r.now()
-		at, err := r.try(ctx, m, req)
+		actx := r.obs.AttemptStart(ctx, m.d, attempts-1)
+		at, err := r.try(actx, m, req)
 		elapsed := r.now().Sub(start)
 		res.UpstreamTime += elapsed
 		if err == nil {
+			r.obs.AttemptEnd(actx, m.d, at.status, "")
 			if req.Kind == llm.KindMessages {
 				m.observeLatency(env.kind, elapsed)
 			}
@@ -671,6 +680,7 @@ func (r *Router) serveGroup(ctx context.Context, req *llm.Request, g *group, res
 			res.UpstreamStatus = f.status
 		}
 		o.last = &f
+		r.obs.AttemptEnd(actx, m.d, f.status, f.observed())
 		if f.class == classCanceled {
 			return o
 		}

@@ -201,6 +201,7 @@ func (r *Router) coolDown(m *member, until time.Time, reason string) {
 	if !m.coolUntil(until.UnixNano(), reason) {
 		return
 	}
+	r.obs.CooledDown(m.d, reason)
 	r.log.Info("deployment cooling down", "deployment", m.id, "group", m.group.name,
 		"until", until.UTC().Format(time.RFC3339), "reason", reason)
 	r.background(func(ctx context.Context) {

@@ -18,6 +18,7 @@ import (
 // /v1/messages (same groups, limits, retries, spend records), and the answer
 // translated back. Every error is in OpenAI's shape.
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
+	r = s.observe(r)
 	c := &call{id: newCallID(), start: time.Now(), endpoint: r.URL.Path, keyHash: keyHash(r)}
 	defer s.finish(r, c)
 	w.Header().Set("x-litellm-call-id", c.id)

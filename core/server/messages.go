@@ -34,6 +34,7 @@ type call struct {
 	caller   Caller // the virtual key once admitted (Begin succeeded)
 	// keyAlias, userID, teamID label a virtual key's spend records.
 	keyAlias, userID, teamID string
+	overhead                 time.Duration
 }
 
 func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
@@ -224,6 +225,7 @@ func duplicateKey(obj gjson.Result) string {
 }
 
 func (s *Server) serveAnthropic(w http.ResponseWriter, r *http.Request, kind llm.Kind) {
+	r = s.observe(r)
 	c := &call{id: newCallID(), start: time.Now(), endpoint: r.URL.Path, keyHash: keyHash(r)}
 	defer s.finish(r, c)
 	w.Header().Set("x-litellm-call-id", c.id)
@@ -294,6 +296,7 @@ func (s *Server) setRouteHeaders(h http.Header, res *router.Result, c *call) {
 	if overhead < 0 {
 		overhead = 0
 	}
+	c.overhead = overhead
 	h.Set("x-litellm-overhead-duration-ms", strconv.FormatFloat(float64(overhead.Microseconds())/1000, 'f', 3, 64))
 }
 
@@ -383,6 +386,7 @@ func (s *Server) finish(r *http.Request, c *call) {
 	if s.opts.Recorder != nil {
 		s.opts.Recorder.Record(context.WithoutCancel(r.Context()), rec)
 	}
+	s.obs.Finish(r.Context(), Call{Record: rec, API: apiName(c.endpoint), UpstreamStatus: upstreamStatus, Overhead: c.overhead, TTFT: c.ttfb})
 	s.log.Info("request",
 		"call_id", c.id, "path", c.endpoint, "model", rec.RequestedModel, "model_group", rec.ModelGroup,
 		"deployment_id", rec.DeploymentID, "status", c.status, "upstream_status", upstreamStatus,

@@ -55,6 +55,12 @@ type Options struct {
 	Admit AdmitFunc
 	// HealthExtra adds fields to GET /health (state store, spend recorder).
 	HealthExtra func(ctx context.Context) map[string]any
+	// Observer sees every API request (nil: nothing does).
+	Observer Observer
+	// Metrics serves GET /metrics (nil: no such route), behind the master
+	// key unless MetricsPublic.
+	Metrics       http.Handler
+	MetricsPublic bool
 }
 
 // Server is the gateway's http.Handler.
@@ -65,6 +71,7 @@ type Server struct {
 	hasKey  bool
 	log     *slog.Logger
 	mux     *http.ServeMux
+	obs     Observer
 	started time.Time
 	// thinkingForms: per model group, how reasoning_effort is expressed (chat.go).
 	thinkingForms map[string]openai.ThinkingForm
@@ -75,6 +82,9 @@ func New(opts Options) *Server {
 	s := &Server{opts: opts, router: opts.Router, log: opts.Logger, started: time.Now(), thinkingForms: thinkingForms(opts.Router)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.obs = opts.Observer; s.obs == nil {
+		s.obs = nopObserver{}
 	}
 	if s.opts.MaxBodyBytes <= 0 {
 		s.opts.MaxBodyBytes = DefaultMaxBodyBytes
@@ -99,6 +109,13 @@ func New(opts Options) *Server {
 	s.nativeRoutes(m)
 	m.HandleFunc("/api/hello", handleHello)
 	m.HandleFunc("GET /{$}", handleHello)
+	if opts.Metrics != nil {
+		if opts.MetricsPublic {
+			m.Handle("GET /metrics", opts.Metrics)
+		} else {
+			m.HandleFunc("GET /metrics", s.authed(opts.Metrics.ServeHTTP))
+		}
+	}
 	for pattern, h := range opts.Extra {
 		m.Handle(pattern, s.adminOnly(h.ServeHTTP))
 	}

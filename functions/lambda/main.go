@@ -77,12 +77,14 @@ func run() int {
 			"(or master_key in the config); refusing to serve a public URL without one")
 		return 1
 	}
-	gw, err := gateway.Build(ctx, loaded.Config, gateway.Options{Logger: log, Getenv: loaded.Getenv, Platform: selector.PlatformLambda})
+	gw, err := gateway.Build(ctx, loaded.Config, gateway.Options{Logger: log, Getenv: loaded.Getenv, Platform: selector.PlatformLambda, EMF: os.Stdout})
 	if err != nil {
 		log.Error("init: " + err.Error())
 		return 1
 	}
-	handler := recovery.Handler(gw, log)
+	// OTLP (if configured) is exported before each invocation ends: the
+	// instance freezes after it.
+	handler := recovery.Handler(gw.Telemetry.FlushAfter(gw, 2*time.Second), log)
 	// Lambda sends SIGTERM before it retires an instance only if an
 	// extension is registered; this registers the library's internal one so
 	// buffered state (spend records) is flushed instead of lost.
