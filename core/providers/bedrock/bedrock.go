@@ -176,7 +176,13 @@ func (p *Provider) shape(ctx context.Context, req *llm.Request) (shaped, error) 
 		}
 		if _, seen := p.logged.LoadOrStore(r, struct{}{}); !seen {
 			p.nLogged.Add(1)
-			p.log.DebugContext(ctx, "bedrock: removed from request (logged once)", "removed", r)
+			// A dropped top-level field is news (a client sent something
+			// Bedrock does not take): logged at info; the routine edits at debug.
+			level := slog.LevelDebug
+			if strings.HasPrefix(r, "field ") {
+				level = slog.LevelInfo
+			}
+			p.log.Log(ctx, level, "bedrock: removed from request (logged once per deployment)", "removed", r)
 		}
 	}
 	return sh, nil
