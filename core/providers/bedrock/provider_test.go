@@ -547,11 +547,9 @@ func (h *recordHandler) removed() []string {
 	defer h.mu.Unlock()
 	var out []string
 	for _, r := range h.recs {
-		if r.Level != slog.LevelDebug {
-			continue
-		}
 		r.Attrs(func(a slog.Attr) bool {
-			if a.Key == "removed" {
+			// Unknown fields at info (news to an operator), the rest at debug.
+			if want := map[bool]slog.Level{true: slog.LevelInfo, false: slog.LevelDebug}[strings.HasPrefix(a.Value.String(), "field ")]; a.Key == "removed" && r.Level == want {
 				out = append(out, a.Value.String())
 			}
 			return true
