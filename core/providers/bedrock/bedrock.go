@@ -62,13 +62,9 @@ const maxLogged = 256
 // network calls: credentials are fetched on first use and cached.
 func New(ctx context.Context, d config.Deployment, opts Options) (*Provider, error) {
 	p := d.Params
-	m := parseModelID(p.UpstreamModel)
-	if m.ID == "" {
-		return nil, fmt.Errorf("bedrock deployment %s: no model id in %q", d.ID, p.Model)
-	}
-	a, err := loadAuth(ctx, p, resolveRegion(p, m), opts.HTTPClient)
+	m, a, err := modelAndAuth(ctx, d, opts)
 	if err != nil {
-		return nil, fmt.Errorf("bedrock deployment %s: %w", d.ID, err)
+		return nil, err
 	}
 	base := strings.TrimRight(firstNonEmpty(p.APIBase, p.AWSBedrockRuntimeEndpoint), "/")
 	client := bedrockruntime.NewFromConfig(a.cfg, func(o *bedrockruntime.Options) {
@@ -107,6 +103,21 @@ func New(ctx context.Context, d config.Deployment, opts Options) (*Provider, err
 		shaper:   sh,
 		log:      log.With("provider", "bedrock", "deployment", d.ID),
 	}, nil
+}
+
+// modelAndAuth reads a deployment's model id and builds its credentials,
+// for either API.
+func modelAndAuth(ctx context.Context, d config.Deployment, opts Options) (modelID, auth, error) {
+	p := d.Params
+	m := parseModelID(p.UpstreamModel)
+	if m.ID == "" {
+		return m, auth{}, fmt.Errorf("bedrock deployment %s: no model id in %q", d.ID, p.Model)
+	}
+	a, err := loadAuth(ctx, p, resolveRegion(p, m), opts.HTTPClient)
+	if err != nil {
+		return m, auth{}, fmt.Errorf("bedrock deployment %s: %w", d.ID, err)
+	}
+	return m, a, nil
 }
 
 // Endpoint is the runtime base URL: https://bedrock-runtime.{region}.amazonaws.com

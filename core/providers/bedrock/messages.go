@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -62,13 +61,9 @@ type MessagesProvider struct {
 // messages or mantle. Like New, it makes no network call.
 func NewMessages(ctx context.Context, d config.Deployment, opts Options) (*MessagesProvider, error) {
 	p := d.Params
-	m := parseModelID(p.UpstreamModel)
-	if m.ID == "" {
-		return nil, fmt.Errorf("bedrock deployment %s: no model id in %q", d.ID, p.Model)
-	}
-	a, err := loadAuth(ctx, p, resolveRegion(p, m), opts.HTTPClient)
+	m, a, err := modelAndAuth(ctx, d, opts)
 	if err != nil {
-		return nil, fmt.Errorf("bedrock deployment %s: %w", d.ID, err)
+		return nil, err
 	}
 	sh, err := newShaper()
 	if err != nil {
