@@ -72,14 +72,16 @@ next:
 }
 
 // A 429 on one deployment: it fails over, cools down, and /metrics says so.
+// The weights make the broken deployment the first pick (a shuffle between
+// equals skipped it in 1 run of 16).
 func TestMetricsAfterFailoverAndCooldown(t *testing.T) {
 	gw := startGateway(t, `
 model_list:
   - model_name: claude-sonnet
-    litellm_params: {model: simulated/broken, failure_rate: 1, failure_status: 429}
+    litellm_params: {model: simulated/broken, failure_rate: 1, failure_status: 429, weight: 1000000}
     model_info: {id: broken}
   - model_name: claude-sonnet
-    litellm_params: {model: simulated/healthy, output_tokens: 3}
+    litellm_params: {model: simulated/healthy, output_tokens: 3, weight: 1}
     model_info: {id: healthy}
 router_settings: {cooldown_time: 60}
 general_settings:
