@@ -85,9 +85,15 @@ func (ew *eventWriter) keepAlive(interval time.Duration, ping []byte) (stop func
 	mu.Unlock()
 	return func() {
 		mu.Lock()
-		defer mu.Unlock()
 		stopped = true
 		t.Stop()
+		mu.Unlock()
+		// A tick already running may be about to ping: once the handler
+		// returns, the ResponseWriter is recycled, so close the writer under
+		// its lock (waiting out a ping in progress) and later pings do nothing.
+		ew.mu.Lock()
+		ew.gone = true
+		ew.mu.Unlock()
 	}
 }
 
