@@ -161,7 +161,9 @@ type GeneralSettings struct {
 	Debug bool
 	// MetricsPublic serves GET /metrics without the master key.
 	MetricsPublic bool
-	Raw           map[string]any
+	// SSO is general_settings.sso (nil: sign-in with the IdP is off).
+	SSO *SSOSettings
+	Raw map[string]any
 }
 
 // LitellmSettings is litellm_settings.
@@ -470,6 +472,7 @@ func parseGeneral(g *section) GeneralSettings {
 	out.MaxRequestBodyBytes, _ = g.int("max_request_body_bytes")
 	out.StreamCommitAfter = g.seconds("stream_commit_after")
 	out.Debug, _ = g.boolean("debug")
+	out.SSO = parseSSO(g)
 	return out
 }
 

@@ -139,6 +139,14 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 		Logger: log, Changed: keys.Forget,
 		KnownModel: func(m string) bool { _, ok := rt.Resolve(m); return ok || strings.Contains(m, "*") },
 	}))
+	admit := admitter(keys)
+	var signIn *signInRoutes
+	if cfg.General.SSO != nil {
+		signIn = newSignIn(runCtx, cfg, state.Store, keys, admit, platform, log)
+		admit = signIn.admit
+		maps.Copy(admin, signIn.sso.AdminRoutes())
+		g.closers = append(g.closers, signIn.relay.Close)
+	}
 	srv := server.New(server.Options{
 		Router:        rt,
 		MasterKey:     cfg.MasterKey(),
@@ -150,7 +158,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 		PingInterval:  opts.PingInterval,
 		BedrockFrames: bedrock.Frames{},
 		Extra:         admin,
-		Admit:         admitter(keys),
+		Admit:         admit,
 		Observer:      tel,
 		Metrics:       tel.Handler(),
 		MetricsPublic: cfg.General.MetricsPublic,
@@ -163,6 +171,9 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 		},
 	})
 	g.Handler, g.Router = srv, rt
+	if signIn != nil {
+		g.Handler = signIn.handler(srv)
+	}
 	log.Info("state store", "backend", state.Backend)
 	return g, nil
 }
