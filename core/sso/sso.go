@@ -67,6 +67,7 @@ type Service struct {
 	provMu   sync.Mutex
 	oauth    *oauth2.Config // nil until the IdP is discovered (lazily: no outbound call at start)
 	verifier *oidc.IDTokenVerifier
+	provider *oidc.Provider
 
 	cache tokenCache
 }
@@ -134,6 +135,7 @@ func (s *Service) oauthConfig(ctx context.Context) (*oauth2.Config, *oidc.IDToke
 		RedirectURL:  s.cfg.PublicURL + PathCallback,
 		Scopes:       s.cfg.Scopes,
 	}
+	s.provider = p
 	s.verifier = p.VerifierContext(bg, &oidc.Config{ClientID: s.cfg.ClientID, Now: s.now})
 	return s.oauth, s.verifier, nil
 }

@@ -1,6 +1,7 @@
 package sso
 
 import (
+	"context"
 	"crypto/subtle"
 	"html/template"
 	"net"
@@ -255,10 +256,14 @@ func (s *Service) handleCallback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusForbidden, "The ID token was not issued for this sign-in (nonce mismatch).")
 		return
 	}
-	sess, msg := s.sessionFrom(idt)
+	sess, msg := s.sessionFrom(ctx, tok, idt)
 	status := statusApproved
 	if msg != "" {
 		status = statusDenied
+	}
+	if sess == nil {
+		fail(http.StatusForbidden, msg)
+		return
 	}
 	if err := s.settle(r, ls.Device, status, sess); err != nil {
 		fail(http.StatusBadRequest, err.Error())
@@ -272,14 +277,31 @@ func (s *Service) handleCallback(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, pageData{Title: "You are signed in", Message: "Signed in as " + sess.Email + ". Return to your terminal: Claude Code continues by itself."})
 }
 
-// sessionFrom reads the claims and applies the allow rules; msg says why a
-// user is refused.
-func (s *Service) sessionFrom(idt *oidc.IDToken) (*Session, string) {
+// sessionFrom reads the ID token's claims (and, when it names no email,
+// the UserInfo endpoint's, whose subject must match), then applies the allow
+// rules; msg says why a user is refused.
+func (s *Service) sessionFrom(ctx context.Context, tok *oauth2.Token, idt *oidc.IDToken) (*Session, string) {
 	var claims map[string]any
 	if err := idt.Claims(&claims); err != nil {
 		return nil, "The ID token's claims cannot be read."
 	}
 	sess := &Session{Sub: idt.Subject}
+	if _, ok := claims["email"].(string); !ok {
+		s.provMu.Lock()
+		p := s.provider
+		s.provMu.Unlock()
+		ui, err := p.UserInfo(oidc.ClientContext(ctx, s.client), oauth2.StaticTokenSource(tok))
+		if err != nil || ui.Subject != idt.Subject {
+			return nil, "The identity provider did not say which email address signed in."
+		}
+		var more map[string]any
+		_ = ui.Claims(&more)
+		for k, v := range more {
+			if _, set := claims[k]; !set {
+				claims[k] = v
+			}
+		}
+	}
 	sess.Email, _ = claims["email"].(string)
 	sess.Email = strings.ToLower(sess.Email)
 	sess.Name, _ = claims["name"].(string)
@@ -287,7 +309,7 @@ func (s *Service) sessionFrom(idt *oidc.IDToken) (*Session, string) {
 	if v, ok := claims["email_verified"].(bool); ok && !v {
 		return sess, "Your email address is not verified at the identity provider."
 	}
-	if !s.allowedEmail(sess.Email) {
+	if sess.Email == "" || !s.allowedEmail(sess.Email) {
 		return sess, "The account " + sess.Email + " is not allowed to use this gateway."
 	}
 	return sess, ""
