@@ -40,16 +40,16 @@ func (s *Service) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	base := s.cfg.PublicURL
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                base,
-		"device_authorization_endpoint":         base + PathDevice,
-		"token_endpoint":                        base + PathToken,
-		"revocation_endpoint":                   base + PathRevoke,
-		"grant_types_supported":                 []string{grantDevice, "refresh_token"},
-		"response_types_supported":              []string{},
-		"token_endpoint_auth_methods_supported": []string{"none"},
+		"issuer":                                     base,
+		"device_authorization_endpoint":              base + PathDevice,
+		"token_endpoint":                             base + PathToken,
+		"revocation_endpoint":                        base + PathRevoke,
+		"grant_types_supported":                      []string{grantDevice, "refresh_token"},
+		"response_types_supported":                   []string{},
+		"token_endpoint_auth_methods_supported":      []string{"none"},
 		"revocation_endpoint_auth_methods_supported": []string{"none"},
-		"scopes_supported":         []string{"openid", "profile", "email"},
-		"gateway_protocol_version": GatewayProtocolVersion,
+		"scopes_supported":                           []string{"openid", "profile", "email"},
+		"gateway_protocol_version":                   GatewayProtocolVersion,
 	})
 }
 
