@@ -1,0 +1,287 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	colmetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/claude-gateway/claude-gateway/core/config"
+	"github.com/claude-gateway/claude-gateway/core/gateway"
+	"github.com/claude-gateway/claude-gateway/core/sso/oidctest"
+)
+
+// ssoGateway is a whole gateway with general_settings.sso on loopback, a
+// test IdP (oidctest) and a loopback OTLP collector.
+type ssoGateway struct {
+	URL       string
+	idp       *oidctest.IdP
+	collector *otlpCollector
+	mu        sync.Mutex
+	paths     []string // every request path the gateway saw
+}
+
+type otlpCollector struct {
+	*httptest.Server
+	mu      sync.Mutex
+	metrics []*colmetrics.ExportMetricsServiceRequest
+	paths   []string
+}
+
+func newCollector(t *testing.T) *otlpCollector {
+	c := &otlpCollector{}
+	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.paths = append(c.paths, r.URL.Path)
+		if r.URL.Path == "/v1/metrics" && !strings.Contains(r.Header.Get("Content-Type"), "json") {
+			var m colmetrics.ExportMetricsServiceRequest
+			if proto.Unmarshal(b, &m) == nil {
+				c.metrics = append(c.metrics, &m)
+			}
+		}
+	}))
+	t.Cleanup(c.Close)
+	return c
+}
+
+const ssoModels = `
+model_list:
+  - model_name: claude-sonnet-4-5
+    litellm_params: {model: simulated/claude-sonnet-4-5, time_to_first_token_ms: 0, tokens_per_second: 0, output_tokens: 3}
+  - model_name: claude-haiku-4-5
+    litellm_params: {model: simulated/claude-haiku-4-5, time_to_first_token_ms: 0, tokens_per_second: 0, output_tokens: 3}
+  - model_name: claude-opus-4-1
+    litellm_params: {model: simulated/claude-opus-4-1, time_to_first_token_ms: 0, tokens_per_second: 0, output_tokens: 3}
+general_settings:
+  master_key: os.environ/MASTER
+  sso:
+    public_url: PUBLIC
+    issuer: ISSUER
+    client_id: gateway
+    client_secret: os.environ/SSO_SECRET
+    allowed_email_domains: [example.com]
+    managed_settings:
+      env: {CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY: "1"}
+    groups:
+      interns:
+        models: [claude-haiku-4-5]
+        rpm_limit: 1
+      eng:
+        models: [claude-sonnet-4-5, claude-haiku-4-5]
+        managed_settings: {availableModels: [sonnet, haiku]}
+    telemetry:
+      forward_to: [{url: COLLECTOR}]
+`
+
+func startSSOGateway(t *testing.T, yaml string, opts gateway.Options) *ssoGateway {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	public := "http://" + srv.Listener.Addr().String()
+	g := &ssoGateway{URL: public, collector: newCollector(t)}
+	g.idp = oidctest.New(oidctest.Options{ClientID: "gateway", ClientSecret: "idp-secret", RedirectURI: public + "/sso/callback"})
+	t.Cleanup(g.idp.Close)
+	yaml = strings.NewReplacer("PUBLIC", public, "ISSUER", g.idp.Issuer(), "COLLECTOR", g.collector.URL).Replace(yaml)
+	env := map[string]string{"MASTER": masterKey, "SSO_SECRET": "idp-secret"}
+	cfg, err := config.Parse([]byte(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.Build(context.Background(), cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.mu.Lock()
+		g.paths = append(g.paths, r.Method+" "+r.URL.Path)
+		g.mu.Unlock()
+		gw.ServeHTTP(w, r)
+	})
+	srv.Start()
+	t.Cleanup(func() { srv.Close(); gw.Close(context.Background()) })
+	return g
+}
+
+func (g *ssoGateway) saw(path string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, p := range g.paths {
+		if p == path {
+			return true
+		}
+	}
+	return false
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// deviceLogin runs Claude Code's /login against base as user: device
+// authorization, the browser's verification page and IdP round trip, polls.
+func deviceLogin(t *testing.T, base string, idp *oidctest.IdP, user oidctest.User) (access, refresh string) {
+	t.Helper()
+	idp.SignInAs(user)
+	form := func(path string, v url.Values) (int, map[string]any) {
+		resp, err := http.PostForm(base+path, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	code, da := form("/oauth/device_authorization", url.Values{"surface": {"claude_code"}})
+	if code != 200 {
+		t.Fatalf("device authorization: %d %v", code, da)
+	}
+	dc := da["device_code"].(string)
+	if code, body := form("/oauth/token", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {dc}}); code != 400 || body["error"] != "authorization_pending" {
+		t.Fatalf("first poll: %d %v", code, body)
+	}
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	resp, err := browser.Get(da["verification_uri_complete"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := csrfField.FindSubmatch(page)
+	if m == nil {
+		t.Fatalf("verification page: %s", page)
+	}
+	req, _ := http.NewRequest(http.MethodPost, base+"/device", strings.NewReader(url.Values{"csrf": {string(m[1])}, "user_code": {da["user_code"].(string)}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", base)
+	if resp, err = browser.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	done, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("sign-in: %d %s", resp.StatusCode, done)
+	}
+	for i := 0; i < 20; i++ {
+		code, body := form("/oauth/token", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {dc}})
+		if code == 200 {
+			return body["access_token"].(string), body["refresh_token"].(string)
+		}
+		if body["error"] != "slow_down" {
+			t.Fatalf("poll: %d %v", code, body)
+		}
+		time.Sleep(500 * time.Millisecond) // the test's interval bucket
+	}
+	t.Fatal("never got a token")
+	return "", ""
+}
+
+var (
+	ssoAlice = oidctest.User{Sub: "alice", Email: "alice@example.com", EmailVerified: true, Groups: []string{"eng"}}
+	ssoBob   = oidctest.User{Sub: "bob", Email: "bob@example.com", EmailVerified: true, Groups: []string{"interns"}}
+	ssoCarol = oidctest.User{Sub: "carol", Email: "carol@example.com", EmailVerified: true, Groups: []string{"interns"}}
+)
+
+// TestSSOBearerPolicy: SSO users get their groups' model access and shared
+// limits on every model route; virtual keys and the master key still work.
+func TestSSOBearerPolicy(t *testing.T) {
+	g := startSSOGateway(t, ssoModels, gateway.Options{})
+	alice, _ := deviceLogin(t, g.URL, g.idp, ssoAlice)
+	bob, _ := deviceLogin(t, g.URL, g.idp, ssoBob)
+	carol, _ := deviceLogin(t, g.URL, g.idp, ssoCarol)
+
+	if code, _, out := call(t, "POST", g.URL+"/v1/messages", alice, message("claude-sonnet-4-5")); code != 200 {
+		t.Fatalf("alice on sonnet: %d %s", code, out)
+	}
+	if code, _, out := call(t, "POST", g.URL+"/v1/messages/count_tokens", alice, message("claude-sonnet-4-5")); code != 200 {
+		t.Fatalf("alice count_tokens: %d %s", code, out)
+	}
+	code, _, out := call(t, "POST", g.URL+"/v1/messages", alice, message("claude-opus-4-1"))
+	if code != 400 || !strings.Contains(out, "invalid_request_error") || !strings.Contains(out, "claude-opus-4-1") {
+		t.Fatalf("alice on opus: %d %s, want 400 naming the model", code, out)
+	}
+	code, _, out = call(t, "GET", g.URL+"/v1/models", bob, "")
+	if code != 200 || !strings.Contains(out, "claude-haiku-4-5") || strings.Contains(out, "claude-sonnet-4-5") {
+		t.Fatalf("bob's /v1/models: %d %s", code, out)
+	}
+	// interns share rpm_limit 1: bob's call spends it for carol too.
+	if code, _, out := call(t, "POST", g.URL+"/v1/messages", bob, message("claude-haiku-4-5")); code != 200 {
+		t.Fatalf("bob: %d %s", code, out)
+	}
+	code, h, out := call(t, "POST", g.URL+"/v1/messages", carol, message("claude-haiku-4-5"))
+	if code != 429 || h.Get("Retry-After") == "" {
+		t.Fatalf("carol after bob spent the interns' rpm: %d %s, want 429 with retry-after", code, out)
+	}
+	// A token that is not ours: 401 that makes Claude Code sign in again at once.
+	code, h, _ = call(t, "POST", g.URL+"/v1/messages", "cgwat.forged.forged", message("claude-haiku-4-5"))
+	if code != 401 || h.Get("x-should-retry") != "false" {
+		t.Errorf("forged SSO token: %d %v", code, h)
+	}
+	// The master key and virtual keys keep working beside SSO.
+	if code, _, out := call(t, "POST", g.URL+"/v1/messages", masterKey, message("claude-opus-4-1")); code != 200 {
+		t.Errorf("master key: %d %s", code, out)
+	}
+	secret, _ := generateKey(t, g.URL, `{"models":["claude-haiku-4-5"]}`)
+	if code, _, out := call(t, "POST", g.URL+"/v1/messages", secret, message("claude-haiku-4-5")); code != 200 {
+		t.Errorf("virtual key: %d %s", code, out)
+	}
+	// Admin routes stay closed to SSO users.
+	if code, _, _ := call(t, "POST", g.URL+"/sso/user/revoke", alice, `{"sub":"bob"}`); code != 401 {
+		t.Errorf("SSO user on an admin route: %d, want 401", code)
+	}
+	if code, _, out := call(t, "POST", g.URL+"/sso/user/revoke", masterKey, `{"sub":"bob"}`); code != 200 {
+		t.Fatalf("revoke bob: %d %s", code, out)
+	}
+	if code, _, _ := call(t, "GET", g.URL+"/v1/models", bob, ""); code != 401 {
+		t.Errorf("deprovisioned bob: %d, want 401", code)
+	}
+}
+
+// TestSSOTelemetryRelay: OTLP from a signed-in client reaches the
+// operator's collector with the user on the resource.
+func TestSSOTelemetryRelay(t *testing.T) {
+	g := startSSOGateway(t, ssoModels, gateway.Options{})
+	alice, _ := deviceLogin(t, g.URL, g.idp, ssoAlice)
+	body, _ := proto.Marshal(&colmetrics.ExportMetricsServiceRequest{ResourceMetrics: []*metricspb.ResourceMetrics{{}}})
+	req, _ := http.NewRequest(http.MethodPost, g.URL+"/v1/metrics", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	req.Header.Set("Authorization", "Bearer "+alice)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("export: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	waitFor(t, func() bool { g.collector.mu.Lock(); defer g.collector.mu.Unlock(); return len(g.collector.metrics) > 0 })
+	g.collector.mu.Lock()
+	defer g.collector.mu.Unlock()
+	got := map[string]string{}
+	for _, kv := range g.collector.metrics[0].ResourceMetrics[0].Resource.GetAttributes() {
+		got[kv.Key] = kv.Value.GetStringValue()
+	}
+	if got["enduser.id"] != "alice@example.com" || got["user.groups"] != "eng" {
+		t.Errorf("resource attributes %v", got)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
