@@ -8,6 +8,9 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -283,5 +286,71 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("timed out")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSSOClaudeCodeCLI: the real Claude Code CLI signed in to the gateway.
+// /login's browser half is scripted (deviceLogin); the credential it yields
+// is handed to the CLI the way /login stores it: ~/.claude/.credentials.json
+// with "enterpriseGateway" (url, jwt = access token, expiresAt in ms,
+// idpRefreshToken, tokenEndpoint, email) and the host's trust pin under
+// "gatewayTrust" ("http-loopback" for http on loopback; the leaf
+// certificate's SHA-256 for https). In that state `claude -p` fetches
+// /managed/settings, applies its env (model discovery, telemetry), lists
+// /v1/models, and exports OTLP to the gateway. (CLAUDE_CODE_USE_GATEWAY=1
+// with ANTHROPIC_BASE_URL and ANTHROPIC_AUTH_TOKEN also runs, but never
+// reads /managed/settings.)
+func TestSSOClaudeCodeCLI(t *testing.T) {
+	bin := os.Getenv("CLAUDE_CODE_BIN")
+	if bin == "" {
+		t.Skip("SKIP: CLAUDE_CODE_BIN not set (scripts/claude-code-cli.sh installs the CLI; make test sets it)")
+	}
+	yaml := strings.Replace(ssoModels, `env: {CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY: "1"}`,
+		`env: {CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY: "1", CLAUDE_CODE_ENABLE_TELEMETRY: "1", OTEL_METRICS_EXPORTER: otlp, OTEL_LOGS_EXPORTER: otlp, OTEL_EXPORTER_OTLP_PROTOCOL: http/protobuf, OTEL_METRIC_EXPORT_INTERVAL: "1000", OTEL_LOGS_EXPORT_INTERVAL: "1000"}`, 1)
+	g := startSSOGateway(t, yaml, gateway.Options{})
+	access, refresh := deviceLogin(t, g.URL, g.idp, ssoAlice)
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	for _, d := range []string{filepath.Join(home, ".claude"), filepath.Join(dir, "project")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	host, _, _ := strings.Cut(strings.TrimPrefix(g.URL, "http://"), ":")
+	cred, _ := json.Marshal(map[string]any{
+		"enterpriseGateway": map[string]any{
+			"url": g.URL, "jwt": access, "expiresAt": time.Now().Add(time.Hour).UnixMilli(),
+			"idpRefreshToken": refresh, "tokenEndpoint": g.URL + "/oauth/token", "email": ssoAlice.Email,
+		},
+		"gatewayTrust": map[string]string{host: "http-loopback"},
+	})
+	if err := os.WriteFile(filepath.Join(home, ".claude", ".credentials.json"), cred, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-p", "say hello", "--model", "claude-sonnet-4-5")
+	cmd.Dir = filepath.Join(dir, "project")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TERM=dumb", "DISABLE_AUTOUPDATER=1"}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "gateway") {
+		t.Fatalf("claude -p: %v\n%s", err, out)
+	}
+	for _, p := range []string{"GET /managed/settings", "GET /v1/models", "POST /v1/messages"} {
+		if !g.saw(p) {
+			t.Errorf("the CLI never sent %s (saw %v)", p, g.paths)
+		}
+	}
+	waitFor(t, func() bool { g.collector.mu.Lock(); defer g.collector.mu.Unlock(); return len(g.collector.metrics) > 0 })
+	g.collector.mu.Lock()
+	defer g.collector.mu.Unlock()
+	attrs := map[string]string{}
+	for _, rm := range g.collector.metrics[0].ResourceMetrics {
+		for _, kv := range rm.GetResource().GetAttributes() {
+			attrs[kv.Key] = kv.Value.GetStringValue()
+		}
+	}
+	if attrs["enduser.id"] != ssoAlice.Email || attrs["service.name"] == "" {
+		t.Errorf("metrics resource %v: want the CLI's own attributes and the gateway's user", attrs)
 	}
 }
