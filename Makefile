@@ -35,9 +35,11 @@ fmt-check:
 vet:
 	$(GO) vet $(PKGS)
 
-# The real Claude Code CLI (npm, pinned) runs in core/gateway's TestClaudeCodeCLI.
+# The real Claude Code CLI (npm, pinned) runs in core/gateway's TestClaudeCodeCLI;
+# a real OpenID provider (zitadel/oidc's example OP, module proxy) in core/sso.
 unit:
-	CLAUDE_CODE_BIN=$$(bash scripts/claude-code-cli.sh) bash scripts/test-services.sh $(GO) test -race -count=1 $(PKGS)
+	CLAUDE_CODE_BIN=$$(bash scripts/claude-code-cli.sh) OIDC_OP_BIN=$$(bash scripts/oidc-provider.sh) \
+		bash scripts/test-services.sh $(GO) test -race -count=1 $(PKGS)
 
 bench: bench-go bench-load
 
