@@ -17,6 +17,10 @@
 # bundled config.yaml; set: a Secret Manager secret holding the config, mounted
 # at /etc/claude-gateway/config.yaml), FIRESTORE_LOCATION (REGION),
 # MIN_INSTANCES (0), MAX_INSTANCES (20), CONCURRENCY (80).
+# SSO for Claude Code (README "SSO for a team"; the config's sso block reads
+# them as os.environ/SSO_*): SSO_ISSUER, SSO_CLIENT_ID, SSO_PUBLIC_URL (unset:
+# the service's own URL), SSO_CLIENT_SECRET_NAME (a Secret Manager secret with
+# the OAuth client secret; created from SSO_CLIENT_SECRET if it is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,6 +82,24 @@ if [ -n "${CONFIG_SECRET:-}" ]; then
     --role roles/secretmanager.secretAccessor >/dev/null
   secrets="$secrets,/etc/claude-gateway/config.yaml=$CONFIG_SECRET:latest"
   env="$env,GATEWAY_CONFIG=/etc/claude-gateway/config.yaml"
+fi
+
+if [ -n "${SSO_ISSUER:-}" ]; then
+  SSO_CLIENT_SECRET_NAME=${SSO_CLIENT_SECRET_NAME:-claude-gateway-sso-client-secret}
+  if ! g secrets describe "$SSO_CLIENT_SECRET_NAME" >/dev/null 2>&1; then
+    [ -n "${SSO_CLIENT_SECRET:-}" ] || die "set SSO_CLIENT_SECRET (once) to create the secret $SSO_CLIENT_SECRET_NAME"
+    printf %s "$SSO_CLIENT_SECRET" | g secrets create "$SSO_CLIENT_SECRET_NAME" --replication-policy=automatic --data-file=-
+  fi
+  g secrets add-iam-policy-binding "$SSO_CLIENT_SECRET_NAME" --member "serviceAccount:$SA" \
+    --role roles/secretmanager.secretAccessor >/dev/null
+  if [ -z "${SSO_PUBLIC_URL:-}" ]; then
+    # The service's URL is stable once it exists (the first deploy gets it after).
+    SSO_PUBLIC_URL=$(g run services describe "$SERVICE" --region "$REGION" --format='value(status.url)' 2>/dev/null || true)
+    [ -n "$SSO_PUBLIC_URL" ] || die "the service does not exist yet: deploy once without SSO_ISSUER, or set SSO_PUBLIC_URL"
+  fi
+  secrets="$secrets,SSO_CLIENT_SECRET=$SSO_CLIENT_SECRET_NAME:latest"
+  env="$env,SSO_ISSUER=$SSO_ISSUER,SSO_CLIENT_ID=${SSO_CLIENT_ID:?set SSO_CLIENT_ID},SSO_PUBLIC_URL=$SSO_PUBLIC_URL"
+  echo "==> SSO: issuer $SSO_ISSUER, redirect URI to register at the IdP: $SSO_PUBLIC_URL/sso/callback"
 fi
 
 echo "==> building (Cloud Build, ./Dockerfile) and deploying $SERVICE to $REGION"

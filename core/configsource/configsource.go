@@ -20,6 +20,10 @@
 // pick it up) without touching the process environment; a config that names
 // no master key at all gets it as its key. A config whose master key is a
 // different value is refused: two sources for one secret is a mistake.
+//
+// The SSO client secret (general_settings.sso.client_secret) likewise:
+//
+//	GATEWAY_SSO_CLIENT_SECRET_ARN       a Secrets Manager secret, offered as SSO_CLIENT_SECRET
 package configsource
 
 import (
@@ -41,7 +45,17 @@ const (
 	EnvConfigSecretARN       = "GATEWAY_CONFIG_SECRET_ARN"
 	EnvMasterKeySecretARN    = "GATEWAY_MASTER_KEY_SECRET_ARN"
 	EnvMasterKeySSMParameter = "GATEWAY_MASTER_KEY_SSM_PARAMETER"
+	EnvSSOClientSecretARN    = "GATEWAY_SSO_CLIENT_SECRET_ARN"
 )
+
+// SSOClientSecretVar is the variable a fetched SSO client secret is offered
+// under (client_secret: os.environ/SSO_CLIENT_SECRET).
+const SSOClientSecretVar = "SSO_CLIENT_SECRET"
+
+// SSOVars are the variables the deploy templates (template.yaml,
+// scripts/deploy-cloudrun.sh) set for the README's sso block, which reads
+// them as os.environ/SSO_PUBLIC_URL, os.environ/SSO_ISSUER and so on.
+var SSOVars = []string{"SSO_PUBLIC_URL", "SSO_ISSUER", "SSO_CLIENT_ID", SSOClientSecretVar}
 
 // MasterKeyVars are the variable names a fetched master key is offered under.
 var MasterKeyVars = []string{"GATEWAY_MASTER_KEY", "LITELLM_MASTER_KEY"}
@@ -113,6 +127,17 @@ func Load(ctx context.Context, opts Options) (*Loaded, error) {
 	overlay := map[string]string{}
 	if err := loadMasterKey(ctx, get, fetch, overlay, out); err != nil {
 		return nil, err
+	}
+	if arn := get(EnvSSOClientSecretARN); arn != "" {
+		f, err := fetch()
+		if err != nil {
+			return nil, fmt.Errorf("sso client secret: %w", err)
+		}
+		v, err := f.Secret(ctx, arn)
+		if err != nil {
+			return nil, fmt.Errorf("sso client secret from secretsmanager secret %s: %w", arn, err)
+		}
+		overlay[SSOClientSecretVar] = strings.TrimSpace(v)
 	}
 	out.LookupEnv = func(k string) (string, bool) {
 		if v, ok := overlay[k]; ok {

@@ -281,3 +281,30 @@ func TestEnvMasterKeyWhenConfigNamesNone(t *testing.T) {
 		}
 	}
 }
+
+func TestSSOClientSecretFromSecretsManager(t *testing.T) {
+	store := &fakeStore{
+		params: map[string]string{"/cfg": "model_list:\n - model_name: a\n   litellm_params: {model: simulated/x}\n" +
+			"general_settings:\n  sso:\n    public_url: https://gw.example.com\n    issuer: https://login.example.com\n" +
+			"    client_id: gw\n    client_secret: os.environ/SSO_CLIENT_SECRET\n"},
+		secrets: map[string]string{"arn:sso": "idp-secret\n"},
+	}
+	env := map[string]string{"GATEWAY_CONFIG_SSM_PARAMETER": "/cfg", "GATEWAY_SSO_CLIENT_SECRET_ARN": "arn:sso"}
+	loaded, err := Load(context.Background(), Options{
+		LookupEnv:  func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		NewFetcher: func(context.Context) (Fetcher, error) { return store, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := loaded.Config.General.SSO.ClientSecret; got != "idp-secret" {
+		t.Errorf("client secret %q", got)
+	}
+	env["GATEWAY_SSO_CLIENT_SECRET_ARN"] = "arn:missing"
+	if _, err := Load(context.Background(), Options{
+		LookupEnv:  func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		NewFetcher: func(context.Context) (Fetcher, error) { return store, nil },
+	}); err == nil || !strings.Contains(err.Error(), "sso client secret") {
+		t.Errorf("missing secret: %v", err)
+	}
+}

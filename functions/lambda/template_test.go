@@ -132,6 +132,8 @@ func TestTemplateFunction(t *testing.T) {
 		configsource.EnvMasterKeySecretARN, configsource.EnvMasterKeySSMParameter,
 		configsource.EnvConfigSSMParameter, configsource.EnvConfigSecretARN, configsource.MasterKeyVars[0],
 		vertex.EnvCredentials}
+	known = append(known, configsource.EnvSSOClientSecretARN)
+	known = append(known, configsource.SSOVars...)
 	for k := range vars {
 		if !slices.Contains(known, k) {
 			t.Errorf("template sets %s, which the gateway does not read", k)
