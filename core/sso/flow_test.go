@@ -31,7 +31,7 @@ func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.U
 // (oidctest: checks PKCE S256, the exact redirect URI and the client
 // secret, signs RS256 ID tokens with rotating JWKS keys).
 type rig struct {
-	t     *testing.T
+	t     testing.TB
 	idp   *oidctest.IdP
 	gw    *httptest.Server
 	svc   *Service
@@ -41,7 +41,7 @@ type rig struct {
 
 var alice = oidctest.User{Sub: "u-alice", Email: "Alice@Example.com", EmailVerified: true, Groups: []string{"eng", "everyone"}}
 
-func newRig(t *testing.T, edit func(*config.SSOSettings)) *rig {
+func newRig(t testing.TB, edit func(*config.SSOSettings)) *rig {
 	t.Helper()
 	gw := httptest.NewUnstartedServer(nil)
 	public := "http://" + gw.Listener.Addr().String()

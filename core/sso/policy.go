@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/claude-gateway/claude-gateway/core/config"
 	"github.com/claude-gateway/claude-gateway/core/identity"
@@ -30,7 +31,7 @@ func (s *Service) Admit(ctx context.Context, token string) (*Caller, *llm.Error)
 	if e != nil {
 		return nil, e
 	}
-	c := &Caller{sess: sess, models: s.modelRule(sess.Groups)}
+	c := &Caller{sess: sess, models: s.rules.get(s, sess.Groups)}
 	if s.prin == nil {
 		return c, nil
 	}
@@ -126,6 +127,31 @@ func firstGroup(cfg *config.SSOSettings, groups []string) string {
 		}
 	}
 	return ""
+}
+
+// ruleCache memoizes the model rule per group set: composing it merges the
+// managed settings, which is too slow for every request.
+type ruleCache struct {
+	mu sync.Mutex
+	m  map[string]modelRule
+}
+
+func (c *ruleCache) get(s *Service, groups []string) modelRule {
+	key := strings.Join(groups, "\x00")
+	c.mu.Lock()
+	r, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return r
+	}
+	r = s.modelRule(groups)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= 10_000 {
+		c.m = map[string]modelRule{}
+	}
+	c.m[key] = r
+	c.mu.Unlock()
+	return r
 }
 
 // modelRule is a conjunction of allow lists; an empty rule allows all.

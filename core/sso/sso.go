@@ -70,6 +70,7 @@ type Service struct {
 	provider *oidc.Provider
 
 	cache tokenCache
+	rules ruleCache
 }
 
 // New returns the Service for cfg over store.
