@@ -46,6 +46,9 @@ type SSOSettings struct {
 	ManagedSettings map[string]any
 	// Groups maps an IdP group to its policy, in merge order (Priority, then name).
 	Groups []SSOGroup
+	// LoginNotice is shown by Claude Code next to the code on its sign-in
+	// screen (plain text, at most 500 characters; empty: none).
+	LoginNotice string
 	// TelemetryForwardTo lists OTLP/HTTP destinations Claude Code's
 	// telemetry is relayed to (none: dropped and counted).
 	TelemetryForwardTo []OTLPDestination
@@ -123,6 +126,10 @@ func parseSSO(g *section) *SSOSettings {
 	}
 	if u, ok := s.raw("user"); ok {
 		out.User = parsePolicy(s, "user", u)
+	}
+	out.LoginNotice = s.str("login_notice")
+	if n := len([]rune(out.LoginNotice)); n > 500 {
+		s.fail("login_notice", "%d characters; Claude Code shows at most 500", n)
 	}
 	out.ManagedSettings = settingsMap(s, "managed_settings")
 	out.Groups = parseGroups(s)

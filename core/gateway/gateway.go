@@ -164,6 +164,9 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 		MetricsPublic: cfg.General.MetricsPublic,
 		HealthExtra: func(context.Context) map[string]any {
 			out := map[string]any{"state_store": state.Store.Stats()}
+			if signIn != nil {
+				out["otlp_relay"] = signIn.relay.Stats()
+			}
 			if s, ok := rec.(interface{ Stats() spend.Stats }); ok {
 				out["spend_recorder"] = s.Stats()
 			}

@@ -280,6 +280,9 @@ func TestSSOTelemetryRelay(t *testing.T) {
 	if got["enduser.id"] != "alice@example.com" || got["user.groups"] != "eng" {
 		t.Errorf("resource attributes %v", got)
 	}
+	if code, _, out := call(t, "GET", g.URL+"/health", masterKey, ""); code != 200 || !strings.Contains(out, `"otlp_relay":{"received":1,"delivered":1`) {
+		t.Errorf("/health relay counters: %d %s", code, out)
+	}
 }
 
 func waitFor(t *testing.T, cond func() bool) {

@@ -105,7 +105,12 @@ func New(dests []Destination, auth Authenticate, o Options) *Relay {
 // Stats counts exports: received, delivered (to every destination),
 // dropped (queue full or no destination) and failed (a destination refused
 // or was unreachable).
-type Stats struct{ Received, Delivered, Dropped, Failed int64 }
+type Stats struct {
+	Received  int64 `json:"received"`
+	Delivered int64 `json:"delivered"`
+	Dropped   int64 `json:"dropped"`
+	Failed    int64 `json:"failed"`
+}
 
 // Stats returns the counters.
 func (r *Relay) Stats() Stats {

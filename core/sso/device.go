@@ -80,14 +80,18 @@ func (s *Service) handleDeviceAuthorization(w http.ResponseWriter, r *http.Reque
 	}
 	verify := s.cfg.PublicURL + PathVerify
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, map[string]any{
+	body := map[string]any{
 		"device_code":               deviceCode,
 		"user_code":                 userCode,
 		"verification_uri":          verify,
 		"verification_uri_complete": verify + "?user_code=" + url.QueryEscape(userCode),
 		"expires_in":                int(s.cfg.DeviceCodeTTL / time.Second),
 		"interval":                  iv,
-	})
+	}
+	if s.cfg.LoginNotice != "" {
+		body["login_notice"] = s.cfg.LoginNotice // shown beside the code
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // handleToken serves both grants, form-encoded.

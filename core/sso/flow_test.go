@@ -215,8 +215,11 @@ func TestDiscoveryDocument(t *testing.T) {
 var userCodeRe = regexp.MustCompile(`^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$`)
 
 func TestDeviceFlowEndToEnd(t *testing.T) {
-	r := newRig(t, nil)
+	r := newRig(t, func(c *config.SSOSettings) { c.LoginNotice = "Use your corp account" })
 	st, body, _ := r.postForm(PathDevice, url.Values{"surface": {"claude_code"}, "unknown_param": {"ignored"}})
+	if body["login_notice"] != "Use your corp account" {
+		t.Errorf("login_notice = %v", body["login_notice"])
+	}
 	if st != 200 {
 		t.Fatalf("device authorization %d %v", st, body)
 	}
