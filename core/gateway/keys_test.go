@@ -178,6 +178,9 @@ func TestVirtualKeyRefusals(t *testing.T) {
 func TestVirtualKeySpend(t *testing.T) {
 	srv := startGateway(t, keysConfig, gateway.Options{})
 	base := srv.URL
+	if code, _, out := call(t, "POST", base+"/team/new", masterKey, `{"team_id":"platform"}`); code != 200 {
+		t.Fatalf("/team/new: %d %s", code, out)
+	}
 	secret, token := generateKey(t, base, `{"key_alias":"bob-laptop","user_id":"bob","team_id":"platform"}`)
 	if code, _, out := call(t, "POST", base+"/v1/messages", secret, message("claude-haiku")); code != 200 {
 		t.Fatalf("call: %d %s", code, out)
