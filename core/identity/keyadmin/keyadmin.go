@@ -104,7 +104,7 @@ func (h *handlers) apply(ctx context.Context, r *keyRequest, k *identity.Key) er
 			return err
 		}
 		if ts[0] == nil {
-			return fmt.Errorf("team_id: unknown team %q (create it with /team/new)", *r.TeamID)
+			return badField("team_id", "unknown team %q (create it with /team/new)", *r.TeamID)
 		}
 	}
 	next := *k
@@ -419,9 +419,14 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			badRequest(w, te.Field+": wrong type, want "+te.Type.String())
-		} else {
+		msg := err.Error()
+		switch {
+		case errors.As(err, &te):
+			// Fields of the embedded policyRequest are the body's own.
+			badRequest(w, strings.TrimPrefix(te.Field, "policyRequest.")+": wrong type, want "+te.Type.String())
+		case strings.HasPrefix(msg, `json: unknown field "`):
+			badRequest(w, strings.TrimSuffix(strings.TrimPrefix(msg, `json: unknown field "`), `"`)+": unknown field")
+		default:
 			badRequest(w, "invalid JSON body: "+strings.TrimPrefix(err.Error(), "json: "))
 		}
 		return false
