@@ -45,6 +45,9 @@ func Run(t *testing.T, open Factory) {
 		{"SpendBadCursor", testSpendBadCursor},
 		{"IdentityKeys", testIdentityKeys},
 		{"IdentityBudgetRace", testIdentityBudgetRace},
+		{"IdentityOwners", testIdentityOwners},
+		{"IdentityExpiry", testIdentityExpiry},
+		{"IdentityPaging", testIdentityPaging},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
