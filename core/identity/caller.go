@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/llm"
@@ -197,7 +198,7 @@ func (c *Caller) End(costUSD float64, tokens int64) {
 	for i, l := range c.levels[:c.n] {
 		l.s.spend.Add(micro)
 		l.s.tpm.Add(tokens)
-		todo[i] = charge{subject: l.s.name, window: l.p.BudgetDuration, tokens: l.p.TPMLimit != nil}
+		todo[i] = charge{s: l.s, window: l.p.BudgetDuration, tokens: l.p.TPMLimit != nil}
 	}
 	n := c.n
 	c.g.charges.Add(1)
@@ -209,9 +210,9 @@ func (c *Caller) End(costUSD float64, tokens int64) {
 
 // charge is one level's share of a finished call.
 type charge struct {
-	subject string
-	window  string
-	tokens  bool // the level has a tpm_limit: count its tokens
+	s      *subject
+	window string
+	tokens bool // the level has a tpm_limit: count its tokens
 }
 
 func (g *Gatekeeper) charge(todo []charge, micro, tokens int64, now time.Time) {
@@ -220,16 +221,33 @@ func (g *Gatekeeper) charge(todo []charge, micro, tokens int64, now time.Time) {
 	for _, ch := range todo {
 		if micro > 0 {
 			w, _ := ParseWindow(ch.window)
-			name, end := spendCounter(ch.subject, w, now)
-			if _, _, err := g.repo.Store.Incr(ctx, name, micro, 0, end.Add(time.Hour)); err != nil {
+			name, end := spendCounter(ch.s.name, w, now)
+			v, _, err := g.repo.Store.Incr(ctx, name, micro, 0, end.Add(time.Hour))
+			if err != nil {
 				g.log.Warn("charging spend failed", "error", err)
 			}
+			// The increment answers the fleet-wide total: every charge
+			// also refreshes this instance's view of the budget.
+			raiseTo(&ch.s.spend, v)
 		}
 		if tokens > 0 && ch.tokens {
-			name, end := minuteCounter(tpmPrefix, ch.subject, now)
-			if _, _, err := g.repo.Store.Incr(ctx, name, tokens, 0, end.Add(time.Minute)); err != nil {
+			name, end := minuteCounter(tpmPrefix, ch.s.name, now)
+			v, _, err := g.repo.Store.Incr(ctx, name, tokens, 0, end.Add(time.Minute))
+			if err != nil {
 				g.log.Warn("charging tokens failed", "error", err)
 			}
+			raiseTo(&ch.s.tpm, v)
+		}
+	}
+}
+
+// raiseTo sets a to v unless a is already larger (charges of this
+// instance still on their way to the store).
+func raiseTo(a *atomic.Int64, v int64) {
+	for {
+		cur := a.Load()
+		if v <= cur || a.CompareAndSwap(cur, v) {
+			return
 		}
 	}
 }
