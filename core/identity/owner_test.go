@@ -231,3 +231,26 @@ func BenchmarkAdmitWithOwners(b *testing.B) {
 		c.End(0, 0)
 	}
 }
+
+// TestChargeLearnsFleetTotal: an instance's own charge answers the store's
+// total, so it sees spend made elsewhere without waiting for a Refresh.
+func TestChargeLearnsFleetTotal(t *testing.T) {
+	ctx := context.Background()
+	st := memory.New(nil)
+	a := identity.NewGatekeeper(st, identity.Options{})
+	b := identity.NewGatekeeper(st, identity.Options{})
+	secret := putKey(t, a, identity.Key{MaxBudget: ptr(1.0)})
+	cb, _ := b.Admit(ctx, secret)
+	ca, _ := a.Admit(ctx, secret)
+	if ca.Begin(ctx, "m") != nil || cb.Begin(ctx, "m") != nil {
+		t.Fatal("fresh key refused")
+	}
+	ca.End(0.9, 0)
+	a.Wait()
+	cb.End(0.2, 0) // b's charge returns 1.1 USD: a's and its own
+	b.Wait()
+	cb, _ = b.Admit(ctx, secret)
+	if e := cb.Begin(ctx, "m"); e == nil || e.Status != 400 || !strings.Contains(e.Message, "spend 1.100000") {
+		t.Fatalf("b after its own charge: %v, want 400 with the fleet's spend 1.1", e)
+	}
+}
