@@ -139,7 +139,7 @@ func TestVirtualKeyRefusals(t *testing.T) {
 	base := srv.URL
 	broke, _ := generateKey(t, base, `{"max_budget":0,"budget_duration":"1d"}`)
 	code, _, out := call(t, "POST", base+"/v1/messages", broke, message("claude-haiku"))
-	if code != 400 || !strings.Contains(out, "budget exceeded") || !strings.Contains(out, "resets at") {
+	if code != 402 || !strings.Contains(out, "budget exceeded") || !strings.Contains(out, "resets at") {
 		t.Fatalf("over budget: %d %s", code, out)
 	}
 	limited, _ := generateKey(t, base, `{"rpm_limit":2}`)
@@ -216,7 +216,7 @@ general_settings:
 
 // TestTeamBudgetSharedByTwoKeys: two developers' keys share their team's
 // budget through the HTTP server: once one key's calls spend it, the other
-// key is refused with a 400 naming the team budget, its spend and the reset.
+// key is refused with a 402 naming the team budget, its spend and the reset.
 func TestTeamBudgetSharedByTwoKeys(t *testing.T) {
 	srv := startGateway(t, keysConfig, gateway.Options{})
 	base := srv.URL
@@ -235,7 +235,7 @@ func TestTeamBudgetSharedByTwoKeys(t *testing.T) {
 			break
 		}
 	}
-	if code != 400 || !strings.Contains(out, "budget exceeded (its team)") || !strings.Contains(out, "resets at") || !strings.Contains(out, "max_budget 0.000001") {
+	if code != 402 || !strings.Contains(out, "budget exceeded (its team)") || !strings.Contains(out, "resets at") || !strings.Contains(out, "max_budget 0.000001") {
 		t.Fatalf("second key of a spent team: %d %s", code, out)
 	}
 	code, _, out = call(t, "GET", base+"/team/info?team_id=mobile", masterKey, "")

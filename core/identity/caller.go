@@ -144,9 +144,12 @@ func minRemaining(a, b int64) int64 {
 	return a
 }
 
-// budgetError refuses a level whose window's spend reached max_budget. The
-// status is 400, as LiteLLM: Claude Code shows the message and does not
-// retry (it retries 429 and 5xx, which would only hammer a spent budget).
+// budgetError refuses a level whose window's spend reached max_budget with
+// 402 billing_error (the Anthropic API's type for billing problems). Tried
+// with the real Claude Code CLI (2.1.332, claude -p): 402 is shown once and
+// not retried (1 request); LiteLLM's 400 is shown but sent 6 times; 403 is
+// shown as "Failed to authenticate"; 429 is retried with backoff for minutes
+// (a retry storm against a budget that cannot recover before its reset).
 func (l level) budgetError(now time.Time) *llm.Error {
 	if l.p.MaxBudget == nil {
 		return nil
@@ -163,7 +166,7 @@ func (l level) budgetError(now time.Time) *llm.Error {
 	} else {
 		msg += "; the budget has no budget_duration and does not reset"
 	}
-	return &llm.Error{Status: 400, Type: llm.ErrInvalidRequest, Message: msg}
+	return &llm.Error{Status: 402, Type: llm.ErrBilling, Message: msg}
 }
 
 func rateError(l level, limit string, n int64, wait time.Duration) *llm.Error {

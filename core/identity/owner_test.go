@@ -43,8 +43,8 @@ func TestEffectivePolicy(t *testing.T) {
 		{"intersection admits", identity.Policy{Models: []string{"claude-*"}}, identity.Policy{Models: []string{"interns"}}, identity.Policy{Models: []string{"claude-haiku", "claude-opus"}}, "claude-haiku", 0, ""},
 		{"access group refuses others", identity.Policy{Models: []string{"interns"}}, identity.Policy{}, identity.Policy{}, "claude-opus", 403, "interns"},
 		{"all-team-models defers to the team", identity.Policy{Models: []string{"all-team-models"}}, identity.Policy{}, identity.Policy{Models: []string{"claude-opus"}}, "claude-opus", 0, ""},
-		{"team over budget", identity.Policy{MaxBudget: ptr(10.0)}, identity.Policy{}, identity.Policy{MaxBudget: ptr(0.0), BudgetDuration: "1mo"}, "m", 400, "budget exceeded (its team)"},
-		{"user over budget", identity.Policy{}, identity.Policy{MaxBudget: ptr(0.0)}, identity.Policy{MaxBudget: ptr(5.0)}, "m", 400, "(its user)"},
+		{"team over budget", identity.Policy{MaxBudget: ptr(10.0)}, identity.Policy{}, identity.Policy{MaxBudget: ptr(0.0), BudgetDuration: "1mo"}, "m", 402, "budget exceeded (its team)"},
+		{"user over budget", identity.Policy{}, identity.Policy{MaxBudget: ptr(0.0)}, identity.Policy{MaxBudget: ptr(5.0)}, "m", 402, "(its user)"},
 		{"team blocked", identity.Policy{}, identity.Policy{}, identity.Policy{Blocked: true}, "m", 401, "blocked (its team)"},
 		{"user parallel limit", identity.Policy{}, identity.Policy{MaxParallelRequests: ptr(int64(0))}, identity.Policy{}, "m", 429, "user max_parallel_requests"},
 		{"team rpm", identity.Policy{RPMLimit: ptr(int64(100))}, identity.Policy{}, identity.Policy{RPMLimit: ptr(int64(0))}, "m", 429, "team rpm_limit of 0"},
@@ -92,15 +92,15 @@ func TestTeamBudgetSharedByTwoKeys(t *testing.T) {
 	c.End(1.5, 10)
 	a.Wait()
 	c, _ = a.Admit(ctx, k2)
-	if e := c.Begin(ctx, "m"); e == nil || e.Status != 400 || !strings.Contains(e.Message, "team") {
-		t.Fatalf("second key on the same instance: %v, want 400 team budget", e)
+	if e := c.Begin(ctx, "m"); e == nil || e.Status != 402 || !strings.Contains(e.Message, "team") {
+		t.Fatalf("second key on the same instance: %v, want 402 team budget", e)
 	}
 	if err := b.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
 	c, _ = b.Admit(ctx, k2)
-	if e := c.Begin(ctx, "m"); e == nil || e.Status != 400 {
-		t.Fatalf("second key on another instance after a refresh: %v, want 400", e)
+	if e := c.Begin(ctx, "m"); e == nil || e.Status != 402 {
+		t.Fatalf("second key on another instance after a refresh: %v, want 402", e)
 	}
 	var spend string
 	c.Headers(func(k, v string) {
@@ -250,7 +250,7 @@ func TestChargeLearnsFleetTotal(t *testing.T) {
 	cb.End(0.2, 0) // b's charge returns 1.1 USD: a's and its own
 	b.Wait()
 	cb, _ = b.Admit(ctx, secret)
-	if e := cb.Begin(ctx, "m"); e == nil || e.Status != 400 || !strings.Contains(e.Message, "spend 1.100000") {
-		t.Fatalf("b after its own charge: %v, want 400 with the fleet's spend 1.1", e)
+	if e := cb.Begin(ctx, "m"); e == nil || e.Status != 402 || !strings.Contains(e.Message, "spend 1.100000") {
+		t.Fatalf("b after its own charge: %v, want 402 with the fleet's spend 1.1", e)
 	}
 }

@@ -158,8 +158,8 @@ general_settings:
 				mu2.Lock()
 				if code == 200 {
 					served++
-				} else if code != 400 {
-					t.Errorf("budget key: status %d, want 200 or 400", code)
+				} else if code != 402 {
+					t.Errorf("budget key: status %d, want 200 or 402", code)
 				}
 				mu2.Unlock()
 			}
