@@ -12,6 +12,8 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/claude-gateway/claude-gateway/core/gateway"
+	"github.com/openai/openai-go/v3"
+	oaoption "github.com/openai/openai-go/v3/option"
 )
 
 // TestSDKVirtualKeys: the official Go SDK, with its default retries, as a
@@ -70,5 +72,27 @@ func TestSDKVirtualKeys(t *testing.T) {
 	}
 	if got := status(send(haikuOnly, "claude-haiku")); got != 401 {
 		t.Fatalf("revoked key: %d, want 401", got)
+	}
+}
+
+// TestOpenAISDKOverBudget: openai-go (default retries) on /v1/chat/completions
+// with a spent key: one request, 402 with code insufficient_quota.
+func TestOpenAISDKOverBudget(t *testing.T) {
+	gw := startGateway(t, keysConfig, gateway.Options{})
+	var requests atomic.Int64
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		gw.Config.Handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	spent, _ := generateKey(t, gw.URL, `{"max_budget":0,"budget_duration":"1d"}`)
+	c := openai.NewClient(oaoption.WithBaseURL(front.URL+"/v1"), oaoption.WithAPIKey(spent))
+	_, err := c.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+		Model:    "claude-haiku",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")},
+	})
+	var oe *openai.Error
+	if !errors.As(err, &oe) || oe.StatusCode != 402 || oe.Code != "insufficient_quota" || requests.Load() != 1 {
+		t.Fatalf("spent key: %v (%d requests), want one 402 insufficient_quota", err, requests.Load())
 	}
 }
