@@ -269,6 +269,11 @@ func TestAccessGroupsAndUserPolicy(t *testing.T) {
 	if code, _, out := call(t, "POST", base+"/v1/messages", u.Key, message("claude-haiku")); code != 200 {
 		t.Fatalf("group model: %d %s", code, out)
 	}
+	for _, path := range []string{"/user/new", "/team/new", "/team/member_add", "/user/update"} {
+		if code, _, _ := call(t, "POST", base+path, u.Key, `{"user_id":"intern1","max_budget":1000}`); code != 401 {
+			t.Errorf("POST %s with a virtual key = %d, want 401 (master key only)", path, code)
+		}
+	}
 	if code, _, out := call(t, "POST", base+"/v1/messages", u.Key, message("claude-sonnet")); code != 403 || !strings.Contains(out, "interns") {
 		t.Fatalf("model outside the group: %d %s", code, out)
 	}
