@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -105,7 +106,11 @@ type ModelInfo struct {
 	OutputCostPerToken          *float64
 	CacheCreationInputTokenCost *float64
 	CacheReadInputTokenCost     *float64
-	Raw                         map[string]any
+	// AccessGroups are LiteLLM's model_info.access_groups: names a virtual
+	// key, user or team may list in "models" to allow every model group
+	// whose deployments carry the name.
+	AccessGroups []string
+	Raw          map[string]any
 }
 
 // RouterSettings is router_settings.
@@ -389,6 +394,7 @@ func parseModelInfo(m *section) ModelInfo {
 	out.OutputCostPerToken = price("output_cost_per_token")
 	out.CacheCreationInputTokenCost = price("cache_creation_input_token_cost")
 	out.CacheReadInputTokenCost = price("cache_read_input_token_cost")
+	out.AccessGroups = m.strList("access_groups")
 	m.raw("mode")
 	m.raw("base_model")
 	return out
@@ -601,4 +607,18 @@ func first(vals ...string) string {
 		}
 	}
 	return ""
+}
+
+// AccessGroups maps each model_info.access_groups name to the model groups
+// (model_name) whose deployments carry it, in config order.
+func (c *Config) AccessGroups() map[string][]string {
+	out := map[string][]string{}
+	for _, d := range c.Deployments {
+		for _, g := range d.Info.AccessGroups {
+			if !slices.Contains(out[g], d.ModelName) {
+				out[g] = append(out[g], d.ModelName)
+			}
+		}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -118,12 +119,36 @@ func TestParseErrorsNameThePlace(t *testing.T) {
 		{"model_list: []\n", "model_list: at least one deployment"},
 		{"model_list:\n - model_name: a\n   litellm_params: {model: simulated/x}\nrouter_settings: {routing_strategy: fastest}\n", `router_settings.routing_strategy: unknown strategy "fastest"`},
 		{"model_list: [\n", "invalid YAML"},
+		{"model_list:\n - model_name: a\n   litellm_params: {model: simulated/x}\n   model_info: {access_groups: interns}\n", `model_list[0].model_info.access_groups: want a list of strings`},
+		{"model_list:\n - model_name: a\n   litellm_params: {model: simulated/x}\n   model_info: {access_groups: [ok, 3]}\n", `model_list[0].model_info.access_groups[1]: want a non-empty string`},
 	}
 	for _, c := range cases {
 		_, err := Parse([]byte(c.yaml), envFrom(nil))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("error %v, want it to contain %q", err, c.want)
 		}
+	}
+}
+
+func TestAccessGroups(t *testing.T) {
+	cfg, err := Parse([]byte(`
+model_list:
+  - model_name: haiku
+    litellm_params: {model: simulated/h}
+    model_info: {access_groups: [interns, everyone]}
+  - model_name: haiku
+    litellm_params: {model: simulated/h2}
+    model_info: {access_groups: [interns]}
+  - model_name: opus
+    litellm_params: {model: simulated/o}
+    model_info: {access_groups: [everyone]}
+`), envFrom(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(cfg.AccessGroups())
+	if want := "map[everyone:[haiku opus] interns:[haiku]]"; got != want {
+		t.Fatalf("AccessGroups = %s, want %s", got, want)
 	}
 }
 

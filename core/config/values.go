@@ -130,6 +130,29 @@ func (s *section) strMap(key string) map[string]string {
 	return out
 }
 
+// strList reads a list of non-empty strings.
+func (s *section) strList(key string) []string {
+	v, ok := s.raw(key)
+	if !ok {
+		return nil
+	}
+	l, isList := v.([]any)
+	if !isList {
+		s.fail(key, "want a list of strings, got %T", v)
+		return nil
+	}
+	out := make([]string, 0, len(l))
+	for i, x := range l {
+		str, isStr := x.(string)
+		if !isStr || str == "" {
+			s.fail(fmt.Sprintf("%s[%d]", key, i), "want a non-empty string, got %v", x)
+			return nil
+		}
+		out = append(out, str)
+	}
+	return out
+}
+
 // unknown returns the keys present but never read.
 func (s *section) unknown() []string {
 	var out []string

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -43,7 +44,12 @@ func benchLoad(b *testing.B, url string) {
 // benchLoadPath posts body to url from parallel clients, counting answers
 // that are not a 200 containing done.
 func benchLoadPath(b *testing.B, url, body, done string) {
-	var failed atomic.Int64
+	benchLoadKeys(b, url, body, done, []string{masterKey})
+}
+
+// benchLoadKeys is benchLoadPath with the clients' requests spread over keys.
+func benchLoadKeys(b *testing.B, url, body, done string, keys []string) {
+	var failed, next atomic.Int64
 	defer func() { b.ReportMetric(float64(failed.Load()), "failed") }()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	b.ReportAllocs()
@@ -51,7 +57,7 @@ func benchLoadPath(b *testing.B, url, body, done string) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-			req.Header.Set("x-api-key", masterKey)
+			req.Header.Set("x-api-key", keys[int(next.Add(1))%len(keys)])
 			req.Header.Set("anthropic-version", "2023-06-01")
 			resp, err := client.Do(req)
 			if err != nil {
@@ -74,6 +80,37 @@ func BenchmarkStreamGateway(b *testing.B) {
 	up := benchUpstream(b)
 	gw := startGatewayB(b, anthropicConfig(up.URL))
 	benchLoad(b, gw.URL)
+}
+
+// BenchmarkStreamGatewayVirtualKeys is BenchmarkStreamGateway with the
+// requests spread over 1,000 active virtual keys of one team, each with a
+// budget and a parallel limit (the steady state: cached, no store round trip
+// on the way in; charges go to the store after each response).
+func BenchmarkStreamGatewayVirtualKeys(b *testing.B) {
+	up := benchUpstream(b)
+	gw := startGatewayB(b, anthropicConfig(up.URL))
+	req := func(path, body string) []byte {
+		r, _ := http.NewRequest("POST", gw.URL+path, strings.NewReader(body))
+		r.Header.Set("Authorization", "Bearer "+masterKey)
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			b.Fatalf("%s: %d %s", path, resp.StatusCode, out)
+		}
+		return out
+	}
+	req("/team/new", `{"team_id":"bench","max_budget":1000000}`)
+	keys := make([]string, 1000)
+	for i := range keys {
+		var g struct{ Key string }
+		json.Unmarshal(req("/key/generate", `{"team_id":"bench","max_budget":1000,"max_parallel_requests":100,"models":["claude-sonnet"]}`), &g)
+		keys[i] = g.Key
+	}
+	benchLoadKeys(b, gw.URL+"/v1/messages", simpleBody, "message_stop", keys)
 }
 
 // BenchmarkChatStream is one streamed OpenAI chat request (with usage)

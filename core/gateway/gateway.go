@@ -130,14 +130,23 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
 	g.closers = append(g.closers, rt.Drain)
-	keys := identity.NewGatekeeper(state.Store, identity.Options{Logger: log})
+	groups := cfg.AccessGroups()
+	keys := identity.NewGatekeeper(state.Store, identity.Options{Logger: log, AccessGroups: groups})
 	runCtx, stopKeys := context.WithCancel(context.WithoutCancel(ctx))
 	go keys.Run(runCtx)
 	g.closers = append(g.closers, func(context.Context) error { stopKeys(); keys.Wait(); return nil })
 	admin := spendapi.Handlers(state.Spend, spendapi.Options{Logger: log})
 	maps.Copy(admin, keyadmin.Handlers(keys.Repo(), keyadmin.Options{
 		Logger: log, Changed: keys.Forget,
-		KnownModel: func(m string) bool { _, ok := rt.Resolve(m); return ok || strings.Contains(m, "*") },
+		OwnersChanged: func(ctx context.Context) {
+			if err := keys.Refresh(ctx); err != nil {
+				log.Warn("identity refresh after an admin change failed", "error", err)
+			}
+		},
+		KnownModel: func(m string) bool {
+			_, ok := rt.Resolve(m)
+			return ok || groups[m] != nil || strings.Contains(m, "*")
+		},
 	}))
 	admit := admitter(keys)
 	var signIn *signInRoutes

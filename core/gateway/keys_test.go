@@ -139,7 +139,7 @@ func TestVirtualKeyRefusals(t *testing.T) {
 	base := srv.URL
 	broke, _ := generateKey(t, base, `{"max_budget":0,"budget_duration":"1d"}`)
 	code, _, out := call(t, "POST", base+"/v1/messages", broke, message("claude-haiku"))
-	if code != 400 || !strings.Contains(out, "budget exceeded") || !strings.Contains(out, "resets at") {
+	if code != 402 || !strings.Contains(out, "budget exceeded") || !strings.Contains(out, "resets at") {
 		t.Fatalf("over budget: %d %s", code, out)
 	}
 	limited, _ := generateKey(t, base, `{"rpm_limit":2}`)
@@ -178,6 +178,9 @@ func TestVirtualKeyRefusals(t *testing.T) {
 func TestVirtualKeySpend(t *testing.T) {
 	srv := startGateway(t, keysConfig, gateway.Options{})
 	base := srv.URL
+	if code, _, out := call(t, "POST", base+"/team/new", masterKey, `{"team_id":"platform"}`); code != 200 {
+		t.Fatalf("/team/new: %d %s", code, out)
+	}
 	secret, token := generateKey(t, base, `{"key_alias":"bob-laptop","user_id":"bob","team_id":"platform"}`)
 	if code, _, out := call(t, "POST", base+"/v1/messages", secret, message("claude-haiku")); code != 200 {
 		t.Fatalf("call: %d %s", code, out)
@@ -197,5 +200,106 @@ func TestVirtualKeySpend(t *testing.T) {
 		if code, _, out := call(t, "GET", base+"/spend/report?group_by="+by, masterKey, ""); code != 200 || !strings.Contains(out, want) {
 			t.Errorf("/spend/report?group_by=%s = %d %s", by, code, out)
 		}
+	}
+}
+
+const groupsConfig = `
+model_list:
+  - model_name: claude-sonnet
+    litellm_params: {model: simulated/claude-sonnet-4-5, time_to_first_token_ms: 0, tokens_per_second: 0, output_tokens: 3}
+  - model_name: claude-haiku
+    litellm_params: {model: simulated/claude-haiku-4-5, time_to_first_token_ms: 0, tokens_per_second: 0, output_tokens: 3}
+    model_info: {access_groups: [interns]}
+general_settings:
+  master_key: os.environ/MASTER
+`
+
+// TestTeamBudgetSharedByTwoKeys: two developers' keys share their team's
+// budget through the HTTP server: once one key's calls spend it, the other
+// key is refused with a 402 naming the team budget, its spend and the reset.
+func TestTeamBudgetSharedByTwoKeys(t *testing.T) {
+	srv := startGateway(t, keysConfig, gateway.Options{})
+	base := srv.URL
+	if code, _, out := call(t, "POST", base+"/team/new", masterKey, `{"team_id":"mobile","max_budget":0.000001,"budget_duration":"1d"}`); code != 200 {
+		t.Fatalf("/team/new: %d %s", code, out)
+	}
+	k1, _ := generateKey(t, base, `{"team_id":"mobile","user_id":"ana"}`)
+	k2, _ := generateKey(t, base, `{"team_id":"mobile","user_id":"ben"}`)
+	if code, _, out := call(t, "POST", base+"/v1/messages", k1, message("claude-haiku")); code != 200 {
+		t.Fatalf("first call: %d %s", code, out)
+	}
+	var code int
+	var out string
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if code, _, out = call(t, "POST", base+"/v1/messages", k2, message("claude-haiku")); code != 200 {
+			break
+		}
+	}
+	if code != 402 || !strings.Contains(out, "budget exceeded (its team)") || !strings.Contains(out, "resets at") || !strings.Contains(out, "max_budget 0.000001") {
+		t.Fatalf("second key of a spent team: %d %s", code, out)
+	}
+	code, _, out = call(t, "GET", base+"/team/info?team_id=mobile", masterKey, "")
+	if code != 200 || strings.Contains(out, `"spend":0,`) || !strings.Contains(out, `"keys":[`) {
+		t.Fatalf("/team/info after spending: %d %s", code, out)
+	}
+	// Records reach the store in the background: wait for ana's.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, _, out = call(t, "GET", base+"/spend/logs?user_id=ana", masterKey, ""); strings.Contains(out, `"user":"ana"`) {
+			break
+		}
+	}
+	for q, want := range map[string]string{"team_id=mobile": `"user":"ana"`, "user_id=ana": `"team_id":"mobile"`, "user_id=nobody": `"data":[]`} {
+		if _, _, out := call(t, "GET", base+"/spend/logs?"+q, masterKey, ""); !strings.Contains(out, want) || (q == "user_id=ana" && strings.Contains(out, `"user":"ben"`)) {
+			t.Errorf("/spend/logs?%s = %s", q, out)
+		}
+	}
+}
+
+// TestAccessGroupsAndUserPolicy: a user given the "interns" access group
+// (model_info.access_groups) gets a key from /user/new that may call only
+// the group's models; /v1/models lists only those.
+func TestAccessGroupsAndUserPolicy(t *testing.T) {
+	srv := startGateway(t, groupsConfig, gateway.Options{})
+	base := srv.URL
+	code, _, out := call(t, "POST", base+"/user/new", masterKey, `{"user_id":"intern1","models":["interns"]}`)
+	var u struct{ Key string }
+	if code != 200 || json.Unmarshal([]byte(out), &u) != nil || u.Key == "" {
+		t.Fatalf("/user/new: %d %s", code, out)
+	}
+	if code, _, out := call(t, "POST", base+"/v1/messages", u.Key, message("claude-haiku")); code != 200 {
+		t.Fatalf("group model: %d %s", code, out)
+	}
+	for _, path := range []string{"/user/new", "/team/new", "/team/member_add", "/user/update"} {
+		if code, _, _ := call(t, "POST", base+path, u.Key, `{"user_id":"intern1","max_budget":1000}`); code != 401 {
+			t.Errorf("POST %s with a virtual key = %d, want 401 (master key only)", path, code)
+		}
+	}
+	if code, _, out := call(t, "POST", base+"/v1/messages", u.Key, message("claude-sonnet")); code != 403 || !strings.Contains(out, "interns") {
+		t.Fatalf("model outside the group: %d %s", code, out)
+	}
+	if _, _, out := call(t, "GET", base+"/v1/models", u.Key, ""); !strings.Contains(out, "claude-haiku") || strings.Contains(out, "claude-sonnet") {
+		t.Fatalf("/v1/models for the intern: %s", out)
+	}
+	if code, _, out := call(t, "POST", base+"/user/update", masterKey, `{"user_id":"intern1","blocked":true}`); code != 200 {
+		t.Fatalf("/user/update: %d %s", code, out)
+	}
+	if code, _, out := call(t, "POST", base+"/v1/messages", u.Key, message("claude-haiku")); code != 401 || !strings.Contains(out, "blocked (its user)") {
+		t.Fatalf("blocked user's key: %d %s", code, out)
+	}
+}
+
+// TestRateLimitHeaders: LiteLLM's headers where a limit applies.
+func TestRateLimitHeaders(t *testing.T) {
+	srv := startGateway(t, keysConfig, gateway.Options{})
+	base := srv.URL
+	secret, _ := generateKey(t, base, `{"rpm_limit":5,"tpm_limit":100000,"max_budget":3}`)
+	code, h, out := call(t, "POST", base+"/v1/messages", secret, message("claude-haiku"))
+	if code != 200 || h.Get("x-ratelimit-remaining-requests") != "4" || h.Get("x-ratelimit-limit-requests") != "5" ||
+		h.Get("x-ratelimit-remaining-tokens") != "100000" || h.Get("x-litellm-key-max-budget") != "3" || h.Get("x-litellm-key-spend") == "" {
+		t.Fatalf("headers: %d %v %s", code, h, out)
+	}
+	plain, _ := generateKey(t, base, `{}`)
+	if _, h, _ := call(t, "POST", base+"/v1/messages", plain, message("claude-haiku")); h.Get("x-ratelimit-remaining-requests") != "" {
+		t.Fatalf("a key without limits got rate-limit headers: %v", h)
 	}
 }

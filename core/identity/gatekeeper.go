@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,41 +13,56 @@ import (
 	"github.com/claude-gateway/claude-gateway/core/router"
 )
 
-// DefaultRefresh is how often cached keys and budget counters are re-read
-// from the store. It bounds how long a key deleted or blocked on another
-// instance keeps working here, and how stale a budget check can be.
+// DefaultRefresh is how often cached keys, users, teams and their budget
+// counters are re-read from the store. It bounds how long a key deleted or
+// blocked on another instance keeps working here, and how stale a budget
+// check can be.
 const DefaultRefresh = 2 * time.Second
 
 // maxCached caps the cache size at which unknown keys stop being remembered.
 const maxCached = 100_000
 
-// Gatekeeper admits virtual keys and enforces their policy. Steady-state
-// checks read only process memory: a background loop re-reads every cached
-// key and its counters each Refresh, so budgets and revocations made on other
-// instances are seen within one Refresh. Keys with an rpm_limit pay one
+// Gatekeeper admits virtual keys and enforces their effective policy (the
+// narrowest of key, user and team). Steady-state checks read only process
+// memory: a background loop re-reads every cached key, user and team and
+// their counters each Refresh, so budgets and revocations made on other
+// instances are seen within one Refresh. A level with an rpm_limit pays one
 // atomic store increment per request (the limit must hold across instances).
 type Gatekeeper struct {
 	repo    Repo
 	now     func() time.Time
 	log     *slog.Logger
 	refresh time.Duration
+	groups  map[string][]string
 
 	mu    sync.RWMutex
 	cache map[[32]byte]*keyState
+	users map[string]*subject
+	teams map[string]*subject
 	// charges tracks store increments still in flight (Wait).
 	charges sync.WaitGroup
 }
 
-// keyState is one cached key: its document (nil = unknown or deleted, a
-// negative entry so a flood of bad keys costs one read per Refresh) and the
-// live counters.
-type keyState struct {
-	sum      [32]byte
-	token    string // hex of sum, as stored
-	key      atomic.Pointer[Key]
-	spend    atomic.Int64 // micro-USD in the current budget window
-	tpm      atomic.Int64 // tokens in the current minute
+// subject is one cached policy holder (a key, a user or a team) and its
+// live counters, which this instance bumps at once and the refresh loop
+// resets to the store's totals.
+type subject struct {
+	name     string                 // counter subject (key hash, "u:"+id, "t:"+id)
+	policy   atomic.Pointer[Policy] // nil: unknown or deleted
+	spend    atomic.Int64           // micro-USD in the current budget window
+	tpm      atomic.Int64           // tokens in the current minute
 	inflight atomic.Int64
+}
+
+// keyState is one cached key: its document (nil = unknown or deleted, a
+// negative entry so a flood of bad keys costs one read per Refresh), its own
+// counters and its user's and team's.
+type keyState struct {
+	subject
+	sum  [32]byte
+	key  atomic.Pointer[Key]
+	user atomic.Pointer[subject] // nil: the key names no user
+	team atomic.Pointer[subject] // nil: the key names no team
 }
 
 // Options tune a Gatekeeper.
@@ -59,11 +72,15 @@ type Options struct {
 	Refresh time.Duration
 	// Now is the clock (time.Now if nil).
 	Now func() time.Time
+	// AccessGroups maps a named access group (model_info.access_groups) to
+	// the model groups it allows; "models" lists may name a group.
+	AccessGroups map[string][]string
 }
 
 // NewGatekeeper returns a Gatekeeper over s. Call Run to start the refresh loop.
 func NewGatekeeper(s router.Store, o Options) *Gatekeeper {
-	g := &Gatekeeper{repo: Repo{Store: s}, now: o.Now, log: o.Logger, refresh: o.Refresh, cache: map[[32]byte]*keyState{}}
+	g := &Gatekeeper{repo: Repo{Store: s}, now: o.Now, log: o.Logger, refresh: o.Refresh, groups: o.AccessGroups,
+		cache: map[[32]byte]*keyState{}, users: map[string]*subject{}, teams: map[string]*subject{}}
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -76,8 +93,11 @@ func NewGatekeeper(s router.Store, o Options) *Gatekeeper {
 	return g
 }
 
-// Repo is the key store the Gatekeeper reads (the admin API writes through it).
+// Repo is the document store the Gatekeeper reads (the admin API writes through it).
 func (g *Gatekeeper) Repo() Repo { return g.repo }
+
+// RefreshInterval is the bound on how stale this instance's view can be.
+func (g *Gatekeeper) RefreshInterval() time.Duration { return g.refresh }
 
 // Run refreshes the cache every Refresh until ctx ends.
 func (g *Gatekeeper) Run(ctx context.Context) {
@@ -95,51 +115,216 @@ func (g *Gatekeeper) Run(ctx context.Context) {
 	}
 }
 
-// Refresh re-reads every cached key and its counters: one Get and one Counts.
+// Refresh re-reads every cached key, user and team (one Get), the owners
+// new to the cache (one more Get, only if any), and every counter (one Counts).
 func (g *Gatekeeper) Refresh(ctx context.Context) error {
 	g.mu.RLock()
-	states := make([]*keyState, 0, len(g.cache))
+	keys := make([]*keyState, 0, len(g.cache))
 	for _, st := range g.cache {
-		states = append(states, st)
+		keys = append(keys, st)
 	}
+	users, uids := subjects(g.users)
+	teams, tids := subjects(g.teams)
 	g.mu.RUnlock()
-	if len(states) == 0 {
+	if len(keys)+len(users)+len(teams) == 0 {
 		return nil
 	}
-	tokens := make([]string, len(states))
-	for i, st := range states {
-		tokens[i] = st.token
+	tokens := make([]string, len(keys))
+	for i, st := range keys {
+		tokens[i] = st.name
 	}
-	keys, err := g.repo.GetMany(ctx, tokens)
+	names := make([]string, 0, len(tokens)+len(uids)+len(tids))
+	names = appendPrefixed(appendPrefixed(appendPrefixed(names, keyPrefix, tokens), userPrefix, uids), teamPrefix, tids)
+	es, err := g.repo.Store.Get(ctx, names)
 	if err != nil {
 		return err
 	}
-	for i, st := range states {
-		st.key.Store(keys[i])
+	kdocs, err := decodeDocs[Key](es[:len(tokens)], names)
+	if err != nil {
+		return err
 	}
-	return g.loadCounters(ctx, states)
+	udocs, err := decodeDocs[User](es[len(tokens):len(tokens)+len(uids)], names[len(tokens):])
+	if err != nil {
+		return err
+	}
+	tdocs, err := decodeDocs[Team](es[len(tokens)+len(uids):], names[len(tokens)+len(uids):])
+	if err != nil {
+		return err
+	}
+	for i, u := range users {
+		u.policy.Store(userPolicy(udocs[i]))
+	}
+	for i, t := range teams {
+		t.policy.Store(teamPolicy(tdocs[i]))
+	}
+	all := make([]*subject, 0, len(keys)+len(users)+len(teams))
+	for i, st := range keys {
+		st.setKey(kdocs[i])
+		all = append(all, &st.subject)
+	}
+	fresh, err := g.link(ctx, keys)
+	if err != nil {
+		return err
+	}
+	all = append(append(append(all, users...), teams...), fresh...)
+	return g.loadCounters(ctx, all)
 }
 
-func (g *Gatekeeper) loadCounters(ctx context.Context, states []*keyState) error {
-	now := g.now()
-	names := make([]string, 0, 2*len(states))
-	for _, st := range states {
-		k := st.key.Load()
-		if k == nil {
-			k = &Key{}
+func subjects(m map[string]*subject) ([]*subject, []string) {
+	out, ids := make([]*subject, 0, len(m)), make([]string, 0, len(m))
+	for id, s := range m {
+		out, ids = append(out, s), append(ids, id)
+	}
+	return out, ids
+}
+
+func appendPrefixed(dst []string, prefix string, ids []string) []string {
+	for _, id := range ids {
+		dst = append(dst, prefix+id)
+	}
+	return dst
+}
+
+func decodeDocs[T any](es []router.Entry, names []string) ([]*T, error) {
+	out := make([]*T, len(es))
+	for i, e := range es {
+		if !e.Found() || e.Value == tombstone {
+			continue
 		}
-		w, _ := ParseWindow(k.BudgetDuration)
-		sn, _ := spendCounter(st.token, w, now)
-		tn, _ := minuteCounter(tpmPrefix, st.token, now)
+		v, err := decodeDoc[T](e.Value, names[i])
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+func userPolicy(u *User) *Policy {
+	if u == nil {
+		return nil
+	}
+	return &u.Policy
+}
+
+func teamPolicy(t *Team) *Policy {
+	if t == nil {
+		return nil
+	}
+	return &t.Policy
+}
+
+func (st *keyState) setKey(k *Key) {
+	st.key.Store(k)
+	if k == nil {
+		st.policy.Store(nil)
+		return
+	}
+	p := k.Policy()
+	st.policy.Store(&p)
+}
+
+// link points each key at its user's and team's cached subjects, loading
+// owners not yet cached in one Get; it returns the subjects it created.
+func (g *Gatekeeper) link(ctx context.Context, keys []*keyState) ([]*subject, error) {
+	var newUsers, newTeams []string
+	g.mu.RLock()
+	for _, st := range keys {
+		if k := st.key.Load(); k != nil {
+			if k.UserID != "" && g.users[k.UserID] == nil && !contains(newUsers, k.UserID) {
+				newUsers = append(newUsers, k.UserID)
+			}
+			if k.TeamID != "" && g.teams[k.TeamID] == nil && !contains(newTeams, k.TeamID) {
+				newTeams = append(newTeams, k.TeamID)
+			}
+		}
+	}
+	g.mu.RUnlock()
+	var fresh []*subject
+	if len(newUsers)+len(newTeams) > 0 {
+		names := appendPrefixed(appendPrefixed(nil, userPrefix, newUsers), teamPrefix, newTeams)
+		es, err := g.repo.Store.Get(ctx, names)
+		if err != nil {
+			return nil, err
+		}
+		udocs, err := decodeDocs[User](es[:len(newUsers)], names)
+		if err != nil {
+			return nil, err
+		}
+		tdocs, err := decodeDocs[Team](es[len(newUsers):], names[len(newUsers):])
+		if err != nil {
+			return nil, err
+		}
+		g.mu.Lock()
+		for i, id := range newUsers {
+			fresh = append(fresh, g.adopt(g.users, id, userSubject(id), userPolicy(udocs[i])))
+		}
+		for i, id := range newTeams {
+			fresh = append(fresh, g.adopt(g.teams, id, teamSubject(id), teamPolicy(tdocs[i])))
+		}
+		g.mu.Unlock()
+	}
+	g.mu.RLock()
+	for _, st := range keys {
+		var u, t *subject
+		if k := st.key.Load(); k != nil {
+			if k.UserID != "" {
+				u = g.users[k.UserID]
+			}
+			if k.TeamID != "" {
+				t = g.teams[k.TeamID]
+			}
+		}
+		st.user.Store(u)
+		st.team.Store(t)
+	}
+	g.mu.RUnlock()
+	return fresh, nil
+}
+
+// adopt returns m[id], creating it with p if absent. g.mu must be held.
+func (g *Gatekeeper) adopt(m map[string]*subject, id, name string, p *Policy) *subject {
+	if s := m[id]; s != nil {
+		return s
+	}
+	s := &subject{name: name}
+	s.policy.Store(p)
+	m[id] = s
+	return s
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// loadCounters reads the budget and token counters of subs in one Counts.
+func (g *Gatekeeper) loadCounters(ctx context.Context, subs []*subject) error {
+	if len(subs) == 0 {
+		return nil
+	}
+	now := g.now()
+	names := make([]string, 0, 2*len(subs))
+	for _, s := range subs {
+		var w Window
+		if p := s.policy.Load(); p != nil {
+			w, _ = ParseWindow(p.BudgetDuration)
+		}
+		sn, _ := spendCounter(s.name, w, now)
+		tn, _ := minuteCounter(tpmPrefix, s.name, now)
 		names = append(names, sn, tn)
 	}
 	vals, err := g.repo.Store.Counts(ctx, names)
 	if err != nil {
 		return err
 	}
-	for i, st := range states {
-		st.spend.Store(vals[2*i])
-		st.tpm.Store(vals[2*i+1])
+	for i, s := range subs {
+		s.spend.Store(vals[2*i])
+		s.tpm.Store(vals[2*i+1])
 	}
 	return nil
 }
@@ -156,13 +341,13 @@ func (g *Gatekeeper) Forget(token string) {
 	g.mu.Unlock()
 }
 
-// Admit looks the presented key up: 401 authentication_error if it is
-// unknown, deleted, blocked or expired.
+// Admit looks the presented key up: 401 authentication_error if it, its
+// user or its team is unknown, deleted, blocked or expired.
 func (g *Gatekeeper) Admit(ctx context.Context, secret string) (*Caller, *llm.Error) {
 	if secret == "" {
 		return nil, authError("missing API key")
 	}
-	sum := sha256.Sum256([]byte(secret))
+	sum := hashSecret(secret)
 	g.mu.RLock()
 	st := g.cache[sum]
 	g.mu.RUnlock()
@@ -173,15 +358,36 @@ func (g *Gatekeeper) Admit(ctx context.Context, secret string) (*Caller, *llm.Er
 		}
 	}
 	k := st.key.Load()
-	switch {
-	case k == nil:
+	if k == nil {
 		return nil, authError("invalid API key")
-	case k.Blocked:
-		return nil, authError("API key is blocked")
-	case k.Expired(g.now()):
-		return nil, authError("API key expired at " + k.Expires.UTC().Format(time.RFC3339))
 	}
-	return &Caller{g: g, st: st, key: k}, nil
+	c := &Caller{g: g, st: st, key: k, remReq: -1, remTok: -1, limReq: -1, limTok: -1}
+	c.levels[0] = level{s: &st.subject, p: st.policy.Load(), what: "key"}
+	c.n = 1
+	if u := st.user.Load(); u != nil {
+		if p := u.policy.Load(); p != nil {
+			c.levels[c.n] = level{s: u, p: p, what: "user"}
+			c.n++
+		}
+	}
+	if t := st.team.Load(); t != nil {
+		p := t.policy.Load()
+		if p == nil {
+			return nil, authError("the key's team " + k.TeamID + " does not exist")
+		}
+		c.levels[c.n] = level{s: t, p: p, what: "team"}
+		c.n++
+	}
+	now := g.now()
+	for _, l := range c.levels[:c.n] {
+		switch {
+		case l.p.Blocked:
+			return nil, authError("API key is blocked" + l.owner())
+		case l.p.Expired(now):
+			return nil, authError("API key expired" + l.owner() + " at " + l.p.Expires.UTC().Format(time.RFC3339))
+		}
+	}
+	return c, nil
 }
 
 func (g *Gatekeeper) load(ctx context.Context, sum [32]byte) (*keyState, error) {
@@ -190,188 +396,46 @@ func (g *Gatekeeper) load(ctx context.Context, sum [32]byte) (*keyState, error) 
 	if err != nil {
 		return nil, err
 	}
-	st := &keyState{sum: sum, token: token}
-	st.key.Store(k)
+	st := &keyState{sum: sum}
+	st.name = token
+	st.setKey(k)
 	if k != nil {
-		if err := g.loadCounters(ctx, []*keyState{st}); err != nil {
+		fresh, err := g.link(ctx, []*keyState{st})
+		if err != nil {
+			return nil, err
+		}
+		if err := g.loadCounters(ctx, append(fresh, &st.subject)); err != nil {
 			return nil, err
 		}
 	}
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	if k == nil && len(g.cache) >= maxCached {
 		// A flood of made-up keys must not grow memory: past the cap,
 		// unknown keys are read each time instead of remembered.
-		g.mu.Unlock()
 		return st, nil
 	}
 	if prev := g.cache[sum]; prev != nil {
-		st = prev
-	} else {
-		g.cache[sum] = st
+		return prev, nil
 	}
-	g.mu.Unlock()
+	g.cache[sum] = st
 	return st, nil
+}
+
+// hashSecret is SHA-256 of the secret, hashed from a stack buffer: a
+// []byte conversion of a key longer than 32 bytes would allocate per request.
+func hashSecret(secret string) [32]byte {
+	var buf [128]byte
+	if len(secret) > len(buf) {
+		return sha256.Sum256([]byte(secret))
+	}
+	return sha256.Sum256(append(buf[:0], secret...))
 }
 
 func authError(msg string) *llm.Error {
 	return &llm.Error{Status: 401, Type: llm.ErrAuthentication, Message: msg}
 }
 
-// Caller is one admitted request's key.
-type Caller struct {
-	g     *Gatekeeper
-	st    *keyState
-	key   *Key
-	begun bool
-}
-
-// Key is the caller's key document.
-func (c *Caller) Key() *Key { return c.key }
-
-// AllowsModel reports whether the key may call model: an empty list allows
-// every model; entries are exact names, "*" patterns, or "all-proxy-models".
-func (c *Caller) AllowsModel(model string) bool {
-	if len(c.key.Models) == 0 {
-		return true
-	}
-	for _, m := range c.key.Models {
-		if m == "all-proxy-models" || m == model || (strings.Contains(m, "*") && wildcardMatch(m, model)) {
-			return true
-		}
-	}
-	return false
-}
-
-// Begin checks model access, budget and limits for one call to model. A nil
-// result must be paired with End.
-func (c *Caller) Begin(ctx context.Context, model string) *llm.Error {
-	k, st, now := c.key, c.st, c.g.now()
-	if !c.AllowsModel(model) {
-		return &llm.Error{Status: 403, Type: llm.ErrPermission,
-			Message: "this key may not use model " + strconv.Quote(model) + "; allowed models: " + strings.Join(k.Models, ", ")}
-	}
-	if k.MaxBudget != nil && st.spend.Load() >= microUSD(*k.MaxBudget) {
-		w, _ := ParseWindow(k.BudgetDuration)
-		msg := "budget exceeded: spend " + fmtUSD(st.spend.Load()) + " USD of max_budget " + fmtUSD(microUSD(*k.MaxBudget)) + " USD"
-		if k.BudgetDuration != "" {
-			_, end := w.Span(now)
-			msg += "; the " + k.BudgetDuration + " budget resets at " + end.Format(time.RFC3339)
-		}
-		// 400, as LiteLLM: Claude Code shows it and does not retry (it retries 429 and 5xx).
-		return &llm.Error{Status: 400, Type: llm.ErrInvalidRequest, Message: msg}
-	}
-	if k.TPMLimit != nil && st.tpm.Load() >= *k.TPMLimit {
-		_, end := minuteCounter(tpmPrefix, st.token, now)
-		return rateError("tpm_limit", *k.TPMLimit, end.Sub(now))
-	}
-	if k.MaxParallelRequests != nil {
-		if st.inflight.Add(1) > *k.MaxParallelRequests {
-			st.inflight.Add(-1)
-			return rateError("max_parallel_requests", *k.MaxParallelRequests, time.Second)
-		}
-	}
-	c.begun = true
-	if k.RPMLimit != nil {
-		name, end := minuteCounter(rpmPrefix, st.token, now)
-		_, ok, err := c.g.repo.Store.Incr(ctx, name, 1, *k.RPMLimit, end.Add(time.Minute))
-		if err == nil && !ok {
-			c.release()
-			return rateError("rpm_limit", *k.RPMLimit, end.Sub(now))
-		}
-		if err != nil {
-			c.g.log.Warn("rpm counter unavailable; admitting", "error", err)
-		}
-	}
-	return nil
-}
-
-func rateError(limit string, n int64, wait time.Duration) *llm.Error {
-	if wait < time.Second {
-		wait = time.Second
-	}
-	return &llm.Error{Status: 429, Type: llm.ErrRateLimit, RetryAfter: wait,
-		Message: "key " + limit + " of " + strconv.FormatInt(n, 10) + " reached"}
-}
-
-func (c *Caller) release() {
-	if c.begun && c.key.MaxParallelRequests != nil {
-		c.st.inflight.Add(-1)
-	}
-	c.begun = false
-}
-
-// End closes a call begun with Begin and charges its cost and tokens: one
-// atomic store increment per window, off the request path.
-func (c *Caller) End(costUSD float64, tokens int64) {
-	c.release()
-	now := c.g.now()
-	micro := microUSD(costUSD)
-	c.st.spend.Add(micro)
-	c.st.tpm.Add(tokens)
-	if micro == 0 && tokens == 0 {
-		return
-	}
-	c.g.charges.Add(1)
-	go func() {
-		defer c.g.charges.Done()
-		c.g.charge(c.st.token, c.key.BudgetDuration, micro, tokens, now)
-	}()
-}
-
 // Wait blocks until every charge begun by End has reached the store (tests,
 // and shutdown on platforms that freeze the process after a response).
 func (g *Gatekeeper) Wait() { g.charges.Wait() }
-
-func (g *Gatekeeper) charge(token, duration string, micro, tokens int64, now time.Time) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	w, _ := ParseWindow(duration)
-	if micro > 0 {
-		name, end := spendCounter(token, w, now)
-		if _, _, err := g.repo.Store.Incr(ctx, name, micro, 0, end.Add(time.Hour)); err != nil {
-			g.log.Warn("charging key spend failed", "error", err)
-		}
-	}
-	if tokens > 0 {
-		name, end := minuteCounter(tpmPrefix, token, now)
-		if _, _, err := g.repo.Store.Incr(ctx, name, tokens, 0, end.Add(time.Minute)); err != nil {
-			g.log.Warn("charging key tokens failed", "error", err)
-		}
-	}
-}
-
-// Labels name the key in spend records: alias, user_id, team_id.
-func (c *Caller) Labels() (alias, user, team string) {
-	return c.key.KeyAlias, c.key.UserID, c.key.TeamID
-}
-
-// Headers are LiteLLM's per-key response headers.
-func (c *Caller) Headers(set func(k, v string)) {
-	set("x-litellm-key-spend", fmtUSD(c.st.spend.Load()))
-	if c.key.MaxBudget != nil {
-		set("x-litellm-key-max-budget", strconv.FormatFloat(*c.key.MaxBudget, 'f', -1, 64))
-	}
-}
-
-// wildcardMatch matches s against a pattern where each * stands for any run of characters.
-func wildcardMatch(p, s string) bool {
-	for {
-		i := strings.IndexByte(p, '*')
-		if i < 0 {
-			return p == s
-		}
-		if !strings.HasPrefix(s, p[:i]) {
-			return false
-		}
-		s, p = s[i:], p[i+1:]
-		if p == "" {
-			return true
-		}
-		for j := 0; j <= len(s); j++ {
-			if wildcardMatch(p, s[j:]) {
-				return true
-			}
-		}
-		return false
-	}
-}

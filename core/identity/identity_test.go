@@ -108,8 +108,8 @@ func TestBudgetAcrossInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	cb, _ = b.Admit(ctx, secret)
-	if e := cb.Begin(ctx, "m"); e == nil || e.Status != 400 {
-		t.Fatalf("instance b after refresh: %v, want 400 budget exceeded", e)
+	if e := cb.Begin(ctx, "m"); e == nil || e.Status != 402 {
+		t.Fatalf("instance b after refresh: %v, want 402 budget exceeded", e)
 	}
 }
 

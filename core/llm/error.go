@@ -20,6 +20,8 @@ const (
 	ErrAPI            = "api_error"
 	ErrOverloaded     = "overloaded_error"
 	ErrTimeout        = "timeout_error"
+	// ErrBilling (402) is a spent budget: clients show it and do not retry.
+	ErrBilling = "billing_error"
 )
 
 // Error is a typed upstream (or gateway) failure. Providers return it so the
@@ -85,6 +87,8 @@ func TypeForStatus(status int) string {
 		return ErrInvalidRequest
 	case http.StatusUnauthorized:
 		return ErrAuthentication
+	case http.StatusPaymentRequired:
+		return ErrBilling
 	case http.StatusForbidden:
 		return ErrPermission
 	case http.StatusNotFound:
@@ -110,6 +114,8 @@ func StatusForType(t string) int {
 		return http.StatusBadRequest
 	case ErrAuthentication:
 		return http.StatusUnauthorized
+	case ErrBilling:
+		return http.StatusPaymentRequired
 	case ErrPermission:
 		return http.StatusForbidden
 	case ErrNotFound:

@@ -40,6 +40,7 @@ const (
 	CodeRateLimitExceeded    = "rate_limit_exceeded"
 	CodeOverloaded           = "overloaded"
 	CodeTimeout              = "timeout"
+	CodeInsufficientQuota    = "insufficient_quota"
 )
 
 // Error is a failure in OpenAI's shape:
@@ -166,6 +167,8 @@ func fromAnthropic(status int, typ, msg string) *Error {
 		e.Type, e.Code = TypeAuthentication, CodeInvalidAPIKey
 	case llm.ErrPermission:
 		e.Type, e.Code = TypePermission, CodePermissionDenied
+	case llm.ErrBilling:
+		e.Type, e.Code = TypeInvalidRequest, CodeInsufficientQuota
 	case llm.ErrNotFound:
 		e.Type, e.Code = TypeNotFound, CodeNotFound
 	case llm.ErrTooLarge:

@@ -85,8 +85,10 @@ func (s *Server) admitCall(ctx context.Context, w http.ResponseWriter, r *http.R
 		return true
 	}
 	c.keyAlias, c.userID, c.teamID = cl.Labels()
+	e := cl.Begin(ctx, c.req.Model)
+	// After Begin: the rate-limit headers carry what Begin counted.
 	cl.Headers(w.Header().Set)
-	if e := cl.Begin(ctx, c.req.Model); e != nil {
+	if e != nil {
 		c.fail(e)
 		s.writeError(w, r, e)
 		return false

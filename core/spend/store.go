@@ -33,6 +33,9 @@ type Query struct {
 	RequestID string
 	// KeyHash is the hashed client key (see HashKey).
 	KeyHash string
+	// UserID and TeamID match the virtual key's user_id and team_id
+	// (Record.UserID, Record.TeamID).
+	UserID, TeamID string
 	// Limit caps the page (DefaultLimit if 0, at most MaxLimit).
 	Limit int
 	// Cursor continues after the last record of a previous page ("" starts at the newest).
@@ -63,7 +66,7 @@ func (q Query) Normalize() (Query, error) {
 	if q.Limit > MaxLimit {
 		q.Limit = MaxLimit
 	}
-	q.Model = validUTF8(q.Model)
+	q.Model, q.UserID, q.TeamID = validUTF8(q.Model), validUTF8(q.UserID), validUTF8(q.TeamID)
 	if q.Cursor != "" {
 		if _, err := DecodeCursor(q.Cursor); err != nil {
 			return q, err
@@ -128,7 +131,7 @@ func DecodeCursor(c string) (string, error) {
 }
 
 // Matches reports whether r satisfies every filter of q (time range, model,
-// request id, key). Stores use it for the filters their chosen index does not
+// request id, key, user, team). Stores use it for the filters their chosen index does not
 // apply; the cursor is not checked here (see Bounds).
 func (q Query) Matches(r Record) bool {
 	if !q.Start.IsZero() && r.StartTime.Before(q.Start) {
@@ -144,6 +147,12 @@ func (q Query) Matches(r Record) bool {
 		return false
 	}
 	if q.KeyHash != "" && r.KeyHash != q.KeyHash {
+		return false
+	}
+	if q.UserID != "" && r.UserID != q.UserID {
+		return false
+	}
+	if q.TeamID != "" && r.TeamID != q.TeamID {
 		return false
 	}
 	return true

@@ -1,6 +1,8 @@
-// Package keyadmin serves LiteLLM's virtual-key admin routes (/key/generate,
-// /key/info, /key/update, /key/delete, /key/list, /key/block, /key/unblock,
-// /key/regenerate) over an identity.Repo, with LiteLLM's field names and
+// Package keyadmin serves LiteLLM's virtual-key, user and team admin routes
+// (/key/generate, /key/info, /key/update, /key/delete, /key/list,
+// /key/block, /key/unblock, /key/regenerate; /user/new, /user/info,
+// /user/update, /user/delete; /team/new, /team/info, /team/update,
+// /team/delete, /team/member_add) over an identity.Repo, with LiteLLM's field names and
 // response shapes so its scripts keep working. The server mounts them behind
 // the master key.
 package keyadmin
@@ -32,7 +34,10 @@ type Options struct {
 	KnownModel func(string) bool
 	// Changed is told a key's hash after every write (the local cache drops it).
 	Changed func(token string)
-	Now     func() time.Time
+	// OwnersChanged is called after a user or team is written (the local
+	// cache re-reads its owners at once instead of within one refresh).
+	OwnersChanged func(ctx context.Context)
+	Now           func() time.Time
 }
 
 type handlers struct {
@@ -48,6 +53,9 @@ func Handlers(repo identity.Repo, o Options) map[string]http.Handler {
 	if o.Changed == nil {
 		o.Changed = func(string) {}
 	}
+	if o.OwnersChanged == nil {
+		o.OwnersChanged = func(context.Context) {}
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -62,85 +70,48 @@ func Handlers(repo identity.Repo, o Options) map[string]http.Handler {
 		"POST /key/unblock":          http.HandlerFunc(h.block(false)),
 		"POST /key/regenerate":       http.HandlerFunc(h.regenerate),
 		"POST /key/{key}/regenerate": http.HandlerFunc(h.regenerate),
+		"POST /user/new":             http.HandlerFunc(h.userNew),
+		"GET /user/info":             http.HandlerFunc(h.userInfo),
+		"POST /user/update":          http.HandlerFunc(h.userUpdate),
+		"POST /user/delete":          http.HandlerFunc(h.userDelete),
+		"POST /team/new":             http.HandlerFunc(h.teamNew),
+		"GET /team/info":             http.HandlerFunc(h.teamInfo),
+		"POST /team/update":          http.HandlerFunc(h.teamUpdate),
+		"POST /team/delete":          http.HandlerFunc(h.teamDelete),
+		"POST /team/member_add":      http.HandlerFunc(h.teamMemberAdd),
 	}
 }
 
 // keyRequest is the body of /key/generate and /key/update (LiteLLM's names).
 // Pointers tell "absent" from "set to zero" for updates.
 type keyRequest struct {
-	Key                 *string         `json:"key"`
-	KeyAlias            *string         `json:"key_alias"`
-	Models              *[]string       `json:"models"`
-	MaxBudget           *float64        `json:"max_budget"`
-	BudgetDuration      *string         `json:"budget_duration"`
-	RPMLimit            *int64          `json:"rpm_limit"`
-	TPMLimit            *int64          `json:"tpm_limit"`
-	MaxParallelRequests *int64          `json:"max_parallel_requests"`
-	Duration            *string         `json:"duration"`
-	Expires             *time.Time      `json:"expires"`
-	Blocked             *bool           `json:"blocked"`
-	Metadata            *map[string]any `json:"metadata"`
-	UserID              *string         `json:"user_id"`
-	TeamID              *string         `json:"team_id"`
+	Key      *string `json:"key"`
+	KeyAlias *string `json:"key_alias"`
+	UserID   *string `json:"user_id"`
+	TeamID   *string `json:"team_id"`
+	policyRequest
 }
 
 // apply validates r and writes it onto k; nothing is written on error.
-func (h *handlers) apply(r *keyRequest, k *identity.Key) error {
-	next := *k
-	for _, c := range []struct {
-		field string
-		v     *int64
-	}{{"rpm_limit", r.RPMLimit}, {"tpm_limit", r.TPMLimit}, {"max_parallel_requests", r.MaxParallelRequests}} {
-		if c.v != nil && *c.v < 0 {
-			return fmt.Errorf("%s: must not be negative", c.field)
-		}
+func (h *handlers) apply(ctx context.Context, r *keyRequest, k *identity.Key) error {
+	p := k.Policy()
+	if err := h.applyPolicy(&r.policyRequest, &p); err != nil {
+		return err
 	}
-	if r.MaxBudget != nil && *r.MaxBudget < 0 {
-		return errors.New("max_budget: must not be negative")
-	}
-	if r.BudgetDuration != nil {
-		if _, err := identity.ParseWindow(*r.BudgetDuration); err != nil {
-			return fmt.Errorf("budget_duration: %w", err)
-		}
-		next.BudgetDuration = *r.BudgetDuration
-	}
-	if r.Models != nil {
-		for _, m := range *r.Models {
-			if h.o.KnownModel != nil && m != "all-proxy-models" && !h.o.KnownModel(m) {
-				return fmt.Errorf("models: unknown model %q", m)
-			}
-		}
-		next.Models = append([]string{}, *r.Models...)
-	}
-	if r.Duration != nil && *r.Duration != "" {
-		d, err := durationOf(*r.Duration)
+	if r.TeamID != nil && *r.TeamID != "" {
+		ts, err := h.repo.GetTeams(ctx, []string{*r.TeamID})
 		if err != nil {
-			return fmt.Errorf("duration: %w", err)
+			return err
 		}
-		exp := h.o.Now().Add(d).UTC()
-		next.Expires = &exp
+		if ts[0] == nil {
+			return badField("team_id", "unknown team %q (create it with /team/new)", *r.TeamID)
+		}
 	}
-	if r.Expires != nil {
-		exp := r.Expires.UTC()
-		next.Expires = &exp
-	}
+	next := *k
+	next.SetPolicy(p)
 	setIf(&next.KeyAlias, r.KeyAlias)
 	setIf(&next.UserID, r.UserID)
 	setIf(&next.TeamID, r.TeamID)
-	setIf(&next.Blocked, r.Blocked)
-	setIf(&next.Metadata, r.Metadata)
-	if r.MaxBudget != nil {
-		next.MaxBudget = r.MaxBudget
-	}
-	if r.RPMLimit != nil {
-		next.RPMLimit = r.RPMLimit
-	}
-	if r.TPMLimit != nil {
-		next.TPMLimit = r.TPMLimit
-	}
-	if r.MaxParallelRequests != nil {
-		next.MaxParallelRequests = r.MaxParallelRequests
-	}
 	*k = next
 	return nil
 }
@@ -149,20 +120,6 @@ func setIf[T any](dst *T, v *T) {
 	if v != nil {
 		*dst = *v
 	}
-}
-
-// durationOf turns a LiteLLM duration ("30d", "1h", "1mo" as 30 days) into a time.Duration.
-func durationOf(s string) (time.Duration, error) {
-	unit := strings.TrimLeft(s, "0123456789")
-	n, err := strconv.Atoi(strings.TrimSuffix(s, unit))
-	if err != nil || n <= 0 {
-		return 0, identity.ErrBadDuration
-	}
-	mult := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour, "mo": 30 * 24 * time.Hour}[unit]
-	if mult == 0 {
-		return 0, identity.ErrBadDuration
-	}
-	return time.Duration(n) * mult, nil
 }
 
 func (h *handlers) generate(w http.ResponseWriter, r *http.Request) {
@@ -180,8 +137,8 @@ func (h *handlers) generate(w http.ResponseWriter, r *http.Request) {
 	}
 	now := h.o.Now().UTC()
 	k := &identity.Key{Token: identity.HashKey(secret), Models: []string{}, Metadata: map[string]any{}, CreatedAt: now, UpdatedAt: now}
-	if err := h.apply(&req, k); err != nil {
-		badRequest(w, err.Error())
+	if err := h.apply(r.Context(), &req, k); err != nil {
+		h.refuse(w, err)
 		return
 	}
 	k.KeyName = "sk-..." + secret[len(secret)-4:]
@@ -207,8 +164,8 @@ func withSecret(k *identity.Key, secret string) map[string]any {
 	return out
 }
 
-func asMap(k *identity.Key) map[string]any {
-	b, _ := json.Marshal(k)
+func asMap(v any) map[string]any {
+	b, _ := json.Marshal(v)
 	var m map[string]any
 	_ = json.Unmarshal(b, &m)
 	return m
@@ -239,9 +196,18 @@ func (h *handlers) find(w http.ResponseWriter, r *http.Request, key string) *ide
 }
 
 func (h *handlers) info(w http.ResponseWriter, r *http.Request) {
-	if k := h.find(w, r, r.URL.Query().Get("key")); k != nil {
-		writeJSON(w, 200, map[string]any{"key": k.Token, "info": k})
+	k := h.find(w, r, r.URL.Query().Get("key"))
+	if k == nil {
+		return
 	}
+	spend, err := h.repo.KeySpend(r.Context(), k, h.o.Now())
+	if err != nil {
+		h.storeError(w, err)
+		return
+	}
+	info := asMap(k)
+	info["spend"] = spend
+	writeJSON(w, 200, map[string]any{"key": k.Token, "info": info})
 }
 
 func (h *handlers) update(w http.ResponseWriter, r *http.Request) {
@@ -258,8 +224,8 @@ func (h *handlers) update(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Key = nil
-	if err := h.apply(&req, k); err != nil {
-		badRequest(w, err.Error())
+	if err := h.apply(r.Context(), &req, k); err != nil {
+		h.refuse(w, err)
 		return
 	}
 	h.save(w, r, k)
@@ -424,8 +390,8 @@ func (h *handlers) regenerate(w http.ResponseWriter, r *http.Request) {
 	}
 	req.Key = nil
 	old := k.Token
-	if err := h.apply(&req, k); err != nil {
-		badRequest(w, err.Error())
+	if err := h.apply(r.Context(), &req, k); err != nil {
+		h.refuse(w, err)
 		return
 	}
 	secret := identity.NewSecret()
@@ -453,9 +419,14 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			badRequest(w, te.Field+": wrong type, want "+te.Type.String())
-		} else {
+		msg := err.Error()
+		switch {
+		case errors.As(err, &te):
+			// Fields of the embedded policyRequest are the body's own.
+			badRequest(w, strings.TrimPrefix(te.Field, "policyRequest.")+": wrong type, want "+te.Type.String())
+		case strings.HasPrefix(msg, `json: unknown field "`):
+			badRequest(w, strings.TrimSuffix(strings.TrimPrefix(msg, `json: unknown field "`), `"`)+": unknown field")
+		default:
 			badRequest(w, "invalid JSON body: "+strings.TrimPrefix(err.Error(), "json: "))
 		}
 		return false

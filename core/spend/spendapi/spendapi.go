@@ -3,10 +3,12 @@
 //	GET /spend/logs    records, newest first, one page at a time
 //	                   start_date, end_date (YYYY-MM-DD, end inclusive; or RFC 3339, end exclusive),
 //	                   model (model group or requested model), request_id,
-//	                   api_key (the key or its SHA-256 hex), limit (1-1000, default 100), cursor
+//	                   api_key (the key or its SHA-256 hex), user_id, team_id (a virtual
+//	                   key's owners), limit (1-1000, default 100), cursor
 //	                   -> {"data": [record...], "next_cursor": "..." | null, "has_more": bool}
 //	GET /spend/report  totals of requests, tokens and cost
-//	                   group_by = model_group (default) | deployment | provider | day | api_key,
+//	                   group_by = model_group (default) | deployment | provider | day | api_key
+//	                   | user | team,
 //	                   start_date, end_date as above
 //	                   -> {"group_by": ..., "data": [{"group": ..., "requests": ..., "spend": ...}], "total": {...}}
 //
@@ -66,6 +68,8 @@ func (h *handlers) logs(w http.ResponseWriter, r *http.Request) {
 		Model:     v.Get("model"),
 		RequestID: v.Get("request_id"),
 		KeyHash:   spend.HashKey(v.Get("api_key")),
+		UserID:    v.Get("user_id"),
+		TeamID:    v.Get("team_id"),
 		Cursor:    v.Get("cursor"),
 	}
 	if s := v.Get("limit"); s != "" {

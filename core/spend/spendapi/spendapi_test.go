@@ -20,9 +20,9 @@ var day = time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
 
 func fixture(t *testing.T) (http.Handler, []spend.Record) {
 	recs := []spend.Record{
-		{CallID: "a", StartTime: day.Add(1 * time.Hour), ModelGroup: "sonnet", RequestedModel: "sonnet", Provider: "bedrock", DeploymentID: "d1", KeyHash: spend.HashKey("sk-1"), InputTokens: 10, OutputTokens: 5, Cost: 0.1, Status: 200},
-		{CallID: "b", StartTime: day.Add(2 * time.Hour), ModelGroup: "sonnet", RequestedModel: "claude-3-5-sonnet", Provider: "vertex_ai", DeploymentID: "d2", KeyHash: spend.HashKey("sk-2"), InputTokens: 20, Cost: 0.2, Status: 429},
-		{CallID: "c", StartTime: day.Add(26 * time.Hour), ModelGroup: "haiku", RequestedModel: "haiku", Provider: "anthropic", DeploymentID: "d3", KeyHash: spend.HashKey("sk-1"), InputTokens: 30, Cost: 0.3, Status: 200},
+		{CallID: "a", StartTime: day.Add(1 * time.Hour), ModelGroup: "sonnet", RequestedModel: "sonnet", Provider: "bedrock", DeploymentID: "d1", KeyHash: spend.HashKey("sk-1"), InputTokens: 10, OutputTokens: 5, Cost: 0.1, Status: 200, UserID: "ana", TeamID: "platform"},
+		{CallID: "b", StartTime: day.Add(2 * time.Hour), ModelGroup: "sonnet", RequestedModel: "claude-3-5-sonnet", Provider: "vertex_ai", DeploymentID: "d2", KeyHash: spend.HashKey("sk-2"), InputTokens: 20, Cost: 0.2, Status: 429, UserID: "ben", TeamID: "platform"},
+		{CallID: "c", StartTime: day.Add(26 * time.Hour), ModelGroup: "haiku", RequestedModel: "haiku", Provider: "anthropic", DeploymentID: "d3", KeyHash: spend.HashKey("sk-1"), InputTokens: 30, Cost: 0.3, Status: 200, UserID: "ana", TeamID: "platform"},
 		{CallID: "d", StartTime: day.Add(50 * time.Hour), ModelGroup: "haiku", RequestedModel: "haiku", Provider: "anthropic", DeploymentID: "d3", KeyHash: spend.HashKey("sk-1"), InputTokens: 40, Cost: 0.4, Status: 200},
 	}
 	st := memory.NewSpendStore()
@@ -72,6 +72,10 @@ func TestLogs(t *testing.T) {
 		{url.Values{"request_id": {"nope"}}, ""},
 		{url.Values{"api_key": {"sk-1"}}, "d,c,a"},
 		{url.Values{"api_key": {spend.HashKey("sk-2")}}, "b"},
+		{url.Values{"user_id": {"ana"}}, "c,a"},
+		{url.Values{"team_id": {"platform"}}, "c,b,a"},
+		{url.Values{"team_id": {"platform"}, "user_id": {"ben"}}, "b"},
+		{url.Values{"user_id": {"nobody"}}, ""},
 		{url.Values{"start_date": {"2026-03-11"}}, "d,c"},
 		{url.Values{"end_date": {"2026-03-11"}}, "c,b,a"}, // a bare end date includes the day
 		{url.Values{"start_date": {"2026-03-10"}, "end_date": {"2026-03-10"}}, "b,a"},
@@ -149,7 +153,7 @@ func TestReport(t *testing.T) {
 	if rows := body["data"].([]any); len(rows) != 1 || rows[0].(map[string]any)["group"] != "haiku" || rows[0].(map[string]any)["requests"] != 2.0 {
 		t.Fatalf("rows %v", rows)
 	}
-	for _, by := range []string{"deployment", "provider", "api_key", "model_group"} {
+	for _, by := range []string{"deployment", "provider", "api_key", "model_group", "user", "team"} {
 		if code, _ := get(t, h, "/spend/report", url.Values{"group_by": {by}}); code != 200 {
 			t.Errorf("group_by %s: %d", by, code)
 		}

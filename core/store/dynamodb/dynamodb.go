@@ -430,6 +430,12 @@ func (st *Store) spendItems(r spend.Record) ([]map[string]types.AttributeValue, 
 		if r.KeyHash != "" {
 			it["kh"] = s(r.KeyHash)
 		}
+		if r.UserID != "" {
+			it["uid"] = s(idxValue(r.UserID))
+		}
+		if r.TeamID != "" {
+			it["tid"] = s(idxValue(r.TeamID))
+		}
 		if st.o.Retention > 0 {
 			it["ttl"] = n(ttlOf(r.StartTime.Add(st.o.Retention)))
 		}
@@ -441,6 +447,12 @@ func (st *Store) spendItems(r spend.Record) ([]map[string]types.AttributeValue, 
 	}
 	if r.KeyHash != "" {
 		items = append(items, item("a", "a#"+r.KeyHash))
+	}
+	if r.UserID != "" {
+		items = append(items, item("u", "u#"+idxValue(r.UserID)))
+	}
+	if r.TeamID != "" {
+		items = append(items, item("g", "g#"+idxValue(r.TeamID)))
 	}
 	return items, nil
 }
@@ -498,6 +510,42 @@ func (st *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) erro
 	}
 }
 
+// queryParts picks the gsi1 partitions for q: the first of key, user, team
+// and model that q names (the others filtered in the query, so Limit counts
+// only matches), else the eight time shards.
+func queryParts(q spend.Query) []partQuery {
+	type cond struct {
+		pk, expr, attr, val string
+	}
+	conds := []cond{
+		{"a#" + q.KeyHash, "kh = :kh", ":kh", q.KeyHash},
+		{"u#" + idxValue(q.UserID), "uid = :uid", ":uid", idxValue(q.UserID)},
+		{"g#" + idxValue(q.TeamID), "tid = :tid", ":tid", idxValue(q.TeamID)},
+		{"m#" + idxValue(q.Model), "(mg = :m OR rm = :m)", ":m", q.Model},
+	}
+	var p *partQuery
+	var filters []string
+	for _, c := range conds {
+		switch {
+		case c.val == "":
+		case p == nil:
+			p = &partQuery{pk: c.pk, filterVals: map[string]types.AttributeValue{}}
+		default:
+			filters = append(filters, c.expr)
+			p.filterVals[c.attr] = s(c.val)
+		}
+	}
+	if p == nil {
+		parts := make([]partQuery, 0, timeShards)
+		for i := range timeShards {
+			parts = append(parts, partQuery{pk: "t#" + strconv.Itoa(i)})
+		}
+		return parts
+	}
+	p.filter = strings.Join(filters, " AND ")
+	return []partQuery{*p}
+}
+
 // partQuery is one gsi1 partition to read for a query.
 type partQuery struct {
 	pk         string
@@ -506,9 +554,9 @@ type partQuery struct {
 }
 
 // QuerySpend implements spend.Store. A request id is one GetItem. Otherwise
-// one gsi1 path is read backwards from the page's upper bound: the key's
-// when a key is given (the model, if any, filtered on the way), else the
-// model's, else the eight time shards in parallel, merged.
+// one gsi1 path is read backwards from the page's upper bound (see
+// queryParts): the key's, user's, team's or model's partition, else the
+// eight time shards in parallel, merged.
 func (st *Store) QuerySpend(ctx context.Context, q spend.Query) (spend.Page, error) {
 	q, err := q.Normalize()
 	if err != nil {
@@ -518,22 +566,7 @@ func (st *Store) QuerySpend(ctx context.Context, q spend.Query) (spend.Page, err
 	if q.RequestID != "" {
 		return st.byID(ctx, q, lo, hi)
 	}
-	var parts []partQuery
-	switch {
-	case q.KeyHash != "":
-		p := partQuery{pk: "a#" + q.KeyHash}
-		if q.Model != "" {
-			p.filter = "mg = :m OR rm = :m"
-			p.filterVals = map[string]types.AttributeValue{":m": s(q.Model)}
-		}
-		parts = append(parts, p)
-	case q.Model != "":
-		parts = append(parts, partQuery{pk: "m#" + idxValue(q.Model)})
-	default:
-		for i := range timeShards {
-			parts = append(parts, partQuery{pk: "t#" + strconv.Itoa(i)})
-		}
-	}
+	parts := queryParts(q)
 	type hit struct {
 		sk  string
 		rec spend.Record

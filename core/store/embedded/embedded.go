@@ -35,7 +35,21 @@ var (
 	bucketByTime = []byte("spend_time")  // sort key -> nil
 	bucketByMdl  = []byte("spend_model") // model \x00 sort key -> nil
 	bucketByKey  = []byte("spend_key")   // key hash \x00 sort key -> nil
+	// bucketByWho indexes virtual-key owners: "u:" user id or "t:" team id \x00 sort key -> nil.
+	bucketByWho = []byte("spend_who")
 )
+
+// ownerIndexes are r's entries in bucketByWho (before the sort key).
+func ownerIndexes(r spend.Record) []string {
+	var out []string
+	if r.UserID != "" {
+		out = append(out, "u:"+r.UserID)
+	}
+	if r.TeamID != "" {
+		out = append(out, "t:"+r.TeamID)
+	}
+	return out
+}
 
 // Options tune the store. Zero values take the defaults.
 type Options struct {
@@ -107,7 +121,7 @@ func Open(path string, o Options) (*Store, error) {
 func (s *Store) load() error {
 	now := s.o.Now()
 	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketKV, bucketSpend, bucketByTime, bucketByMdl, bucketByKey} {
+		for _, b := range [][]byte{bucketKV, bucketSpend, bucketByTime, bucketByMdl, bucketByKey, bucketByWho} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -354,14 +368,19 @@ func (s *Store) PutSpend(_ context.Context, recs []spend.Record) error {
 					return err
 				}
 			}
+			for _, o := range ownerIndexes(r) {
+				if err := tx.Bucket(bucketByWho).Put(indexKey(o, sk), nil); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})
 }
 
 // QuerySpend implements spend.Store. It walks one index backwards from the
-// upper bound: the key index if a key is given, else the model index, else
-// time; the other filters are checked on the records found.
+// upper bound: the key index if a key is given, else the user's or team's,
+// else the model index, else time; the other filters are checked on the records found.
 func (s *Store) QuerySpend(_ context.Context, q spend.Query) (spend.Page, error) {
 	q, err := q.Normalize()
 	if err != nil {
@@ -386,6 +405,10 @@ func (s *Store) QuerySpend(_ context.Context, q spend.Query) (spend.Page, error)
 		switch {
 		case q.KeyHash != "":
 			b, prefix = tx.Bucket(bucketByKey), indexKey(q.KeyHash, "")
+		case q.UserID != "":
+			b, prefix = tx.Bucket(bucketByWho), indexKey("u:"+q.UserID, "")
+		case q.TeamID != "":
+			b, prefix = tx.Bucket(bucketByWho), indexKey("t:"+q.TeamID, "")
 		case q.Model != "":
 			b, prefix = tx.Bucket(bucketByMdl), indexKey(q.Model, "")
 		default:
@@ -465,6 +488,11 @@ func (s *Store) prune(cutoff time.Time) (int, error) {
 				}
 				if r.KeyHash != "" {
 					if err := byKey.Delete(indexKey(r.KeyHash, sk)); err != nil {
+						return err
+					}
+				}
+				for _, o := range ownerIndexes(r) {
+					if err := tx.Bucket(bucketByWho).Delete(indexKey(o, sk)); err != nil {
 						return err
 					}
 				}

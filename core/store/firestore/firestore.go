@@ -7,7 +7,8 @@
 //	                exp (expiry, Unix ms), expireAt (timestamp, the TTL field)
 //	<prefix>_spend  one document per call id: rec (the record as JSON),
 //	                sk (spend.SortKey), models (group and requested model),
-//	                api_key (key hash), expireAt when a retention is set
+//	                api_key (key hash), user_id, team_id (the virtual key's owners),
+//	                expireAt when a retention is set
 //
 // Incr is one Commit with field transforms (increment n, minimum exp),
 // whose transform results return the new count in the same round trip. A
@@ -407,6 +408,8 @@ func (st *Store) PutSpend(ctx context.Context, recs []spend.Record) error {
 				"sk":      strValue(spend.SortKey(r)),
 				"models":  {ValueType: &pb.Value_ArrayValue{ArrayValue: models}},
 				"api_key": strValue(r.KeyHash),
+				"user_id": strValue(r.UserID),
+				"team_id": strValue(r.TeamID),
 			}
 			if st.o.Retention > 0 {
 				fields["expireAt"] = tsValue(r.StartTime.Add(st.o.Retention))
@@ -423,8 +426,9 @@ func (st *Store) PutSpend(ctx context.Context, recs []spend.Record) error {
 }
 
 // QuerySpend implements spend.Store with one query: sk range, newest first,
-// the key as an equality and the model as array-contains (composite indexes
-// in firestore.indexes.json), so every filter runs in the index.
+// the key, user and team as equalities and the model as array-contains
+// (composite indexes in firestore.indexes.json; Firestore merges them when
+// several equalities are given), so every filter runs in the index.
 func (st *Store) QuerySpend(ctx context.Context, q spend.Query) (spend.Page, error) {
 	q, err := q.Normalize()
 	if err != nil {
@@ -458,6 +462,12 @@ func (st *Store) QuerySpend(ctx context.Context, q spend.Query) (spend.Page, err
 	}
 	if q.KeyHash != "" {
 		query = query.Where("api_key", "==", q.KeyHash)
+	}
+	if q.UserID != "" {
+		query = query.Where("user_id", "==", q.UserID)
+	}
+	if q.TeamID != "" {
+		query = query.Where("team_id", "==", q.TeamID)
 	}
 	if q.Model != "" {
 		query = query.Where("models", "array-contains", q.Model)

@@ -118,6 +118,10 @@ func (st *Store) idxModel(m string) string {
 }
 func (st *Store) idxKey(h string) string { return st.o.Prefix + "{s}:a:" + h }
 
+// idxUser and idxTeam index records by a virtual key's user_id and team_id.
+func (st *Store) idxUser(u string) string { return st.o.Prefix + "{s}:u:" + u }
+func (st *Store) idxTeam(t string) string { return st.o.Prefix + "{s}:g:" + t }
+
 // incrScript refuses over the limit, else adds and sets the expiry of a new
 // counter. PEXPIREAT in the past deletes the key: an expired window.
 var incrScript = goredis.NewScript(`
@@ -252,6 +256,12 @@ func (st *Store) PutSpend(ctx context.Context, recs []spend.Record) error {
 			if r.KeyHash != "" {
 				idx = append(idx, st.idxKey(r.KeyHash))
 			}
+			if r.UserID != "" {
+				idx = append(idx, st.idxUser(r.UserID))
+			}
+			if r.TeamID != "" {
+				idx = append(idx, st.idxTeam(r.TeamID))
+			}
 			for _, k := range idx {
 				p.ZAdd(ctx, k, member)
 				touched[k] = true
@@ -274,7 +284,8 @@ func (st *Store) PutSpend(ctx context.Context, recs []spend.Record) error {
 
 // QuerySpend implements spend.Store: it reads one sorted set backwards by
 // member (ZRANGE BYLEX REV) from the page's upper bound, then the records in
-// one MGET; the key index when a key is given, else the model index, else time.
+// one MGET; the key index when a key is given, else the user's, else the
+// team's, else the model index, else time.
 func (st *Store) QuerySpend(ctx context.Context, q spend.Query) (spend.Page, error) {
 	q, err := q.Normalize()
 	if err != nil {
@@ -303,6 +314,10 @@ func (st *Store) QuerySpend(ctx context.Context, q spend.Query) (spend.Page, err
 	switch {
 	case q.KeyHash != "":
 		idx = st.idxKey(q.KeyHash)
+	case q.UserID != "":
+		idx = st.idxUser(q.UserID)
+	case q.TeamID != "":
+		idx = st.idxTeam(q.TeamID)
 	case q.Model != "":
 		idx = st.idxModel(q.Model)
 	}

@@ -2,11 +2,16 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/identity"
+	"github.com/claude-gateway/claude-gateway/core/identity/keyadmin"
 	"github.com/claude-gateway/claude-gateway/core/router"
 	"github.com/claude-gateway/claude-gateway/core/spend"
 )
@@ -45,14 +50,24 @@ func testIdentityKeys(t *testing.T, s router.Store, _ spend.Store) {
 	}
 }
 
-// testIdentityBudgetRace: 50 goroutines charge one key's budget window at
-// once; every charge lands exactly once and a fresh instance sees the sum.
+// testIdentityBudgetRace: 50 goroutines charge one key, its user and its
+// team at once; every charge lands exactly once at every level and a fresh
+// instance sees the sums.
 func testIdentityBudgetRace(t *testing.T, s router.Store, _ spend.Store) {
 	ctx := ctxT(t)
 	max := 100.0
 	a := identity.NewGatekeeper(s, identity.Options{})
+	repo := a.Repo()
+	u := &identity.User{UserID: "race-user", Policy: identity.Policy{MaxBudget: &max, BudgetDuration: "1d"}}
+	tm := &identity.Team{TeamID: "race-team", Policy: identity.Policy{MaxBudget: &max}}
+	if err := repo.PutUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.PutTeam(ctx, tm); err != nil {
+		t.Fatal(err)
+	}
 	secret := identity.NewSecret()
-	if err := a.Repo().Put(ctx, &identity.Key{Token: identity.HashKey(secret), MaxBudget: &max, BudgetDuration: "30d"}); err != nil {
+	if err := repo.Put(ctx, &identity.Key{Token: identity.HashKey(secret), MaxBudget: &max, BudgetDuration: "30d", UserID: u.UserID, TeamID: tm.TeamID}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -87,5 +102,137 @@ func testIdentityBudgetRace(t *testing.T, s router.Store, _ spend.Store) {
 	})
 	if spendHdr != "25.000000" {
 		t.Fatalf("spend seen by a fresh instance = %s, want 25.000000 (50 x 0.5)", spendHdr)
+	}
+	now := time.Now()
+	us, err1 := repo.UserSpend(ctx, u, now)
+	ts, err2 := repo.TeamSpend(ctx, tm, now)
+	if err1 != nil || err2 != nil || us != 25 || ts != 25 {
+		t.Fatalf("user spend %v (%v), team spend %v (%v); want 25 each", us, err1, ts, err2)
+	}
+}
+
+// testIdentityOwners: users and teams written, listed, read in one call and
+// deleted through the store.
+func testIdentityOwners(t *testing.T, s router.Store, _ spend.Store) {
+	ctx := ctxT(t)
+	repo := identity.Repo{Store: s}
+	for i := range 3 {
+		if err := repo.PutUser(ctx, &identity.User{UserID: fmt.Sprint("user-", i), UserEmail: fmt.Sprintf("u%d@example.com", i)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := repo.PutTeam(ctx, &identity.Team{TeamID: fmt.Sprint("team-", i), MembersWithRoles: []identity.Member{{Role: "user", UserID: fmt.Sprint("user-", i)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := repo.DeleteUser(ctx, "user-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.DeleteTeam(ctx, "team-0"); err != nil {
+		t.Fatal(err)
+	}
+	uids, err1 := repo.UserIDs(ctx)
+	tids, err2 := repo.TeamIDs(ctx)
+	if err1 != nil || err2 != nil || fmt.Sprint(uids) != "[user-0 user-2]" || fmt.Sprint(tids) != "[team-1 team-2]" {
+		t.Fatalf("UserIDs %v (%v), TeamIDs %v (%v)", uids, err1, tids, err2)
+	}
+	us, err := repo.GetUsers(ctx, []string{"user-0", "user-1", "nobody"})
+	if err != nil || us[0] == nil || us[0].UserEmail != "u0@example.com" || us[1] != nil || us[2] != nil {
+		t.Fatalf("GetUsers = %v, %v", us, err)
+	}
+	ts, err := repo.GetTeams(ctx, []string{"team-0", "team-2"})
+	if err != nil || ts[0] != nil || ts[1] == nil || ts[1].MembersWithRoles[0].UserID != "user-2" {
+		t.Fatalf("GetTeams = %v, %v", ts, err)
+	}
+}
+
+// testIdentityExpiry: a key past its expiry is refused, and a budget window
+// resets by itself when the next window starts (its counter is another one;
+// the old one expires in the store).
+func testIdentityExpiry(t *testing.T, s router.Store, _ spend.Store) {
+	ctx := ctxT(t)
+	now := time.Now()
+	clock := func() time.Time { return now }
+	g := identity.NewGatekeeper(s, identity.Options{Now: clock})
+	one := 1.0
+	exp := now.Add(90 * time.Minute)
+	expiring, budgeted := identity.NewSecret(), identity.NewSecret()
+	for _, k := range []*identity.Key{
+		{Token: identity.HashKey(expiring), Expires: &exp},
+		{Token: identity.HashKey(budgeted), MaxBudget: &one, BudgetDuration: "1h"},
+	} {
+		if err := g.Repo().Put(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, e := g.Admit(ctx, budgeted)
+	if e != nil || c.Begin(ctx, "m") != nil {
+		t.Fatalf("budgeted key: %v", e)
+	}
+	c.End(1.0, 0)
+	g.Wait()
+	if c, _ := g.Admit(ctx, budgeted); c.Begin(ctx, "m") == nil {
+		t.Fatal("spent budget admitted")
+	}
+	now = now.Add(time.Hour) // the next 1h window
+	if err := g.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := g.Admit(ctx, budgeted); c.Begin(ctx, "m") != nil {
+		t.Fatal("budget did not reset in the next window")
+	}
+	if _, e := g.Admit(ctx, expiring); e != nil {
+		t.Fatalf("key before its expiry: %v", e)
+	}
+	now = now.Add(time.Hour)
+	if _, e := g.Admit(ctx, expiring); e == nil || e.Status != 401 {
+		t.Fatalf("key after its expiry: %v, want 401", e)
+	}
+}
+
+// testIdentityPaging: /key/list pages through 25 keys in the store, each
+// once, with LiteLLM's page fields.
+func testIdentityPaging(t *testing.T, s router.Store, _ spend.Store) {
+	ctx := ctxT(t)
+	repo := identity.Repo{Store: s}
+	want := map[string]bool{}
+	for i := range 25 {
+		k := &identity.Key{Token: identity.HashKey(fmt.Sprintf("sk-paging-%02d-0000000000", i)), TeamID: []string{"a", "b"}[i%2]}
+		if err := repo.Put(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		want[k.Token] = true
+	}
+	mux := http.NewServeMux()
+	for p, h := range keyadmin.Handlers(repo, keyadmin.Options{}) {
+		mux.Handle(p, h)
+	}
+	list := func(q string) (keys []string, total, pages int) {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("GET", "/key/list?"+q, nil))
+		var out struct {
+			Keys       []string `json:"keys"`
+			TotalCount int      `json:"total_count"`
+			TotalPages int      `json:"total_pages"`
+		}
+		if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &out) != nil {
+			t.Fatalf("/key/list?%s: %d %s", q, rec.Code, rec.Body.String())
+		}
+		return out.Keys, out.TotalCount, out.TotalPages
+	}
+	seen := map[string]bool{}
+	for page := 1; page <= 3; page++ {
+		keys, total, pages := list(fmt.Sprintf("page=%d&size=10", page))
+		if total != 25 || pages != 3 || len(keys) != []int{10, 10, 5}[page-1] {
+			t.Fatalf("page %d: %d keys, total %d, pages %d", page, len(keys), total, pages)
+		}
+		for _, k := range keys {
+			if seen[k] || !want[k] {
+				t.Fatalf("page %d: key %s repeated or unknown", page, k)
+			}
+			seen[k] = true
+		}
+	}
+	if keys, total, _ := list("team_id=b&size=100"); total != 12 || len(keys) != 12 {
+		t.Fatalf("team_id=b: %d keys, total %d; want 12", len(keys), total)
 	}
 }

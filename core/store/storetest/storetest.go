@@ -45,6 +45,9 @@ func Run(t *testing.T, open Factory) {
 		{"SpendBadCursor", testSpendBadCursor},
 		{"IdentityKeys", testIdentityKeys},
 		{"IdentityBudgetRace", testIdentityBudgetRace},
+		{"IdentityOwners", testIdentityOwners},
+		{"IdentityExpiry", testIdentityExpiry},
+		{"IdentityPaging", testIdentityPaging},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -319,6 +322,8 @@ func record(i int) spend.Record {
 		Region:         "us-east-1",
 		APIBase:        "https://bedrock-runtime.us-east-1.amazonaws.com",
 		KeyHash:        spend.HashKey(fmt.Sprintf("sk-key-%d", i%2)),
+		UserID:         []string{"ana", "ben", ""}[i%3],
+		TeamID:         []string{"platform", "", "mobile", "platform"}[i%4],
 		SessionID:      fmt.Sprintf("sess-%d", i%5),
 		Endpoint:       "/v1/messages",
 		InputTokens:    int64(10 * i), OutputTokens: int64(i),
@@ -479,6 +484,14 @@ func testSpendFilters(t *testing.T, _ router.Store, sp spend.Store) {
 		{Start: day2, End: day2.AddDate(0, 0, 2), KeyHash: k0, Limit: 2},
 		{Start: day2, End: day2.AddDate(0, 0, 2), KeyHash: k0, Model: "claude-3-5-sonnet-alias", Limit: 1},
 		{Start: all[10].StartTime, End: all[20].StartTime, Limit: 4}, // exact bounds: [10, 20)
+		{UserID: "ana"},
+		{UserID: "nobody"},
+		{TeamID: "platform"},
+		{TeamID: "platform", UserID: "ben"},
+		{TeamID: "mobile", Model: "claude-haiku"},
+		{UserID: "ana", KeyHash: k0, Model: "claude-sonnet"},
+		{Start: day2, End: day2.AddDate(0, 0, 2), UserID: "ben", Limit: 2},
+		{Start: day2, TeamID: "platform", Model: "claude-3-5-sonnet-alias", Limit: 1},
 		{RequestID: all[7].CallID, Model: all[7].ModelGroup},
 		{RequestID: all[7].CallID, Model: "nobody"},
 		{RequestID: all[7].CallID, Start: all[8].StartTime},
@@ -493,7 +506,7 @@ func testSpendReport(t *testing.T, _ router.Store, sp spend.Store) {
 	all := records(40)
 	putAll(t, sp, all, 40)
 	start, end := base.AddDate(0, 0, 1), base.AddDate(0, 0, 3)
-	for _, by := range []string{spend.GroupByModelGroup, spend.GroupByDeployment, spend.GroupByProvider, spend.GroupByDay, spend.GroupByAPIKey} {
+	for _, by := range []string{spend.GroupByModelGroup, spend.GroupByDeployment, spend.GroupByProvider, spend.GroupByDay, spend.GroupByAPIKey, spend.GroupByUser, spend.GroupByTeam} {
 		q := spend.ReportQuery{Start: start, End: end, GroupBy: by}
 		got, err := spend.Summarize(ctx, sp, q)
 		if err != nil {

@@ -1,0 +1,302 @@
+package identity
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/claude-gateway/claude-gateway/core/llm"
+)
+
+// Caller is one admitted request's key with its user and team: the levels
+// whose policies all apply (the effective policy is their narrowest).
+type Caller struct {
+	g      *Gatekeeper
+	st     *keyState
+	key    *Key
+	levels [3]level // key, then user and team when the key has them
+	n      int
+	begun  int // levels whose inflight count Begin raised
+
+	// Remaining requests and tokens in the minute, for the rate-limit
+	// headers; -1 where no level has the limit.
+	remReq, remTok, limReq, limTok int64
+}
+
+// level is one policy holder of a call and the policy read at Admit.
+type level struct {
+	s    *subject
+	p    *Policy
+	what string // "key", "user", "team"
+}
+
+// owner says whose policy refused, for messages ("" for the key itself).
+func (l level) owner() string {
+	if l.what == "key" {
+		return ""
+	}
+	return " (its " + l.what + ")"
+}
+
+// Key is the caller's key document.
+func (c *Caller) Key() *Key { return c.key }
+
+// AllowsModel reports whether every level allows model: an empty list
+// allows every model; entries are exact names, "*" patterns (the gateway's
+// wildcard groups), named access groups, or "all-proxy-models"; a key's
+// "all-team-models" defers to its team's list.
+func (c *Caller) AllowsModel(model string) bool {
+	for _, l := range c.levels[:c.n] {
+		if !c.g.allows(l, model) {
+			return false
+		}
+	}
+	return true
+}
+
+func (g *Gatekeeper) allows(l level, model string) bool {
+	if len(l.p.Models) == 0 {
+		return true
+	}
+	for _, m := range l.p.Models {
+		switch {
+		case m == model || m == "all-proxy-models" || (m == "all-team-models" && l.what == "key"):
+			return true
+		case strings.Contains(m, "*") && wildcardMatch(m, model):
+			return true
+		}
+		for _, member := range g.groups[m] {
+			if member == model {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Begin checks model access, budgets and limits of every level for one call
+// to model. A nil result must be paired with End.
+func (c *Caller) Begin(ctx context.Context, model string) *llm.Error {
+	now := c.g.now()
+	c.remReq, c.remTok, c.limReq, c.limTok = -1, -1, -1, -1
+	for _, l := range c.levels[:c.n] {
+		if !c.g.allows(l, model) {
+			return &llm.Error{Status: 403, Type: llm.ErrPermission,
+				Message: "this key" + l.owner() + " may not use model " + strconv.Quote(model) + "; allowed models: " + strings.Join(l.p.Models, ", ")}
+		}
+	}
+	for _, l := range c.levels[:c.n] {
+		if e := l.budgetError(now); e != nil {
+			return e
+		}
+	}
+	for _, l := range c.levels[:c.n] {
+		if l.p.TPMLimit == nil {
+			continue
+		}
+		used := l.s.tpm.Load()
+		if used >= *l.p.TPMLimit {
+			_, end := minuteCounter(tpmPrefix, l.s.name, now)
+			return rateError(l, "tpm_limit", *l.p.TPMLimit, end.Sub(now))
+		}
+		c.remTok, c.limTok = minRemaining(c.remTok, *l.p.TPMLimit-used), minRemaining(c.limTok, *l.p.TPMLimit)
+	}
+	for _, l := range c.levels[:c.n] {
+		if l.p.MaxParallelRequests != nil && l.s.inflight.Add(1) > *l.p.MaxParallelRequests {
+			l.s.inflight.Add(-1)
+			c.release()
+			return rateError(l, "max_parallel_requests", *l.p.MaxParallelRequests, time.Second)
+		}
+		c.begun++
+	}
+	for _, l := range c.levels[:c.n] {
+		if l.p.RPMLimit == nil {
+			continue
+		}
+		name, end := minuteCounter(rpmPrefix, l.s.name, now)
+		if *l.p.RPMLimit == 0 { // the store reads limit 0 as "none"
+			c.release()
+			c.remReq, c.limReq = 0, 0
+			return rateError(l, "rpm_limit", 0, end.Sub(now))
+		}
+		v, ok, err := c.g.repo.Store.Incr(ctx, name, 1, *l.p.RPMLimit, end.Add(time.Minute))
+		if err != nil {
+			c.g.log.Warn("rpm counter unavailable; admitting", "level", l.what, "error", err)
+			continue
+		}
+		if !ok {
+			c.release()
+			c.remReq, c.limReq = 0, *l.p.RPMLimit
+			return rateError(l, "rpm_limit", *l.p.RPMLimit, end.Sub(now))
+		}
+		c.remReq, c.limReq = minRemaining(c.remReq, *l.p.RPMLimit-v), minRemaining(c.limReq, *l.p.RPMLimit)
+	}
+	return nil
+}
+
+// minRemaining is the smaller of a and b, where -1 stands for "no limit".
+func minRemaining(a, b int64) int64 {
+	if a < 0 || b < a {
+		return max(b, 0)
+	}
+	return a
+}
+
+// budgetError refuses a level whose window's spend reached max_budget with
+// 402 billing_error (the Anthropic API's type for billing problems). Tried
+// with the real Claude Code CLI (2.1.332, claude -p): 402 is shown once and
+// not retried (1 request); LiteLLM's 400 is shown but sent 6 times; 403 is
+// shown as "Failed to authenticate"; 429 is retried with backoff for minutes
+// (a retry storm against a budget that cannot recover before its reset).
+func (l level) budgetError(now time.Time) *llm.Error {
+	if l.p.MaxBudget == nil {
+		return nil
+	}
+	spent, max := l.s.spend.Load(), microUSD(*l.p.MaxBudget)
+	if spent < max {
+		return nil
+	}
+	msg := "budget exceeded" + l.owner() + ": spend " + fmtUSD(spent) + " USD of max_budget " + fmtUSD(max) + " USD"
+	if l.p.BudgetDuration != "" {
+		w, _ := ParseWindow(l.p.BudgetDuration)
+		_, end := w.Span(now)
+		msg += "; the " + l.p.BudgetDuration + " budget resets at " + end.Format(time.RFC3339)
+	} else {
+		msg += "; the budget has no budget_duration and does not reset"
+	}
+	return &llm.Error{Status: 402, Type: llm.ErrBilling, Message: msg}
+}
+
+func rateError(l level, limit string, n int64, wait time.Duration) *llm.Error {
+	if wait < time.Second {
+		wait = time.Second
+	}
+	return &llm.Error{Status: 429, Type: llm.ErrRateLimit, RetryAfter: wait,
+		Message: l.what + " " + limit + " of " + strconv.FormatInt(n, 10) + " reached"}
+}
+
+// release undoes the inflight counts Begin raised.
+func (c *Caller) release() {
+	for _, l := range c.levels[:c.begun] {
+		if l.p.MaxParallelRequests != nil {
+			l.s.inflight.Add(-1)
+		}
+	}
+	c.begun = 0
+}
+
+// End closes a call begun with Begin and charges its cost and tokens to
+// every level: one atomic store increment per window each, off the request
+// path. This instance's counters move at once.
+func (c *Caller) End(costUSD float64, tokens int64) {
+	c.release()
+	micro := microUSD(costUSD)
+	if micro == 0 && tokens == 0 {
+		return
+	}
+	now := c.g.now()
+	var todo [3]charge
+	for i, l := range c.levels[:c.n] {
+		l.s.spend.Add(micro)
+		l.s.tpm.Add(tokens)
+		todo[i] = charge{s: l.s, window: l.p.BudgetDuration, tokens: l.p.TPMLimit != nil}
+	}
+	n := c.n
+	c.g.charges.Add(1)
+	go func() {
+		defer c.g.charges.Done()
+		c.g.charge(todo[:n], micro, tokens, now)
+	}()
+}
+
+// charge is one level's share of a finished call.
+type charge struct {
+	s      *subject
+	window string
+	tokens bool // the level has a tpm_limit: count its tokens
+}
+
+func (g *Gatekeeper) charge(todo []charge, micro, tokens int64, now time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, ch := range todo {
+		if micro > 0 {
+			w, _ := ParseWindow(ch.window)
+			name, end := spendCounter(ch.s.name, w, now)
+			v, _, err := g.repo.Store.Incr(ctx, name, micro, 0, end.Add(time.Hour))
+			if err != nil {
+				g.log.Warn("charging spend failed", "error", err)
+			}
+			// The increment answers the fleet-wide total: every charge
+			// also refreshes this instance's view of the budget.
+			raiseTo(&ch.s.spend, v)
+		}
+		if tokens > 0 && ch.tokens {
+			name, end := minuteCounter(tpmPrefix, ch.s.name, now)
+			v, _, err := g.repo.Store.Incr(ctx, name, tokens, 0, end.Add(time.Minute))
+			if err != nil {
+				g.log.Warn("charging tokens failed", "error", err)
+			}
+			raiseTo(&ch.s.tpm, v)
+		}
+	}
+}
+
+// raiseTo sets a to v unless a is already larger (charges of this
+// instance still on their way to the store).
+func raiseTo(a *atomic.Int64, v int64) {
+	for {
+		cur := a.Load()
+		if v <= cur || a.CompareAndSwap(cur, v) {
+			return
+		}
+	}
+}
+
+// Labels name the key in spend records: alias, user_id, team_id.
+func (c *Caller) Labels() (alias, user, team string) {
+	return c.key.KeyAlias, c.key.UserID, c.key.TeamID
+}
+
+// Headers are LiteLLM's per-key response headers: the key's spend and
+// budget, and the remaining requests and tokens of the minute where an
+// rpm_limit or tpm_limit applies (the narrowest level's).
+func (c *Caller) Headers(set func(k, v string)) {
+	set("x-litellm-key-spend", fmtUSD(c.st.spend.Load()))
+	if c.key.MaxBudget != nil {
+		set("x-litellm-key-max-budget", strconv.FormatFloat(*c.key.MaxBudget, 'f', -1, 64))
+	}
+	if c.limReq >= 0 {
+		set("x-ratelimit-limit-requests", strconv.FormatInt(c.limReq, 10))
+		set("x-ratelimit-remaining-requests", strconv.FormatInt(c.remReq, 10))
+	}
+	if c.limTok >= 0 {
+		set("x-ratelimit-limit-tokens", strconv.FormatInt(c.limTok, 10))
+		set("x-ratelimit-remaining-tokens", strconv.FormatInt(c.remTok, 10))
+	}
+}
+
+// wildcardMatch matches s against a pattern where each * stands for any run of characters.
+func wildcardMatch(p, s string) bool {
+	for {
+		i := strings.IndexByte(p, '*')
+		if i < 0 {
+			return p == s
+		}
+		if !strings.HasPrefix(s, p[:i]) {
+			return false
+		}
+		s, p = s[i:], p[i+1:]
+		if p == "" {
+			return true
+		}
+		for j := 0; j <= len(s); j++ {
+			if wildcardMatch(p, s[j:]) {
+				return true
+			}
+		}
+		return false
+	}
+}
