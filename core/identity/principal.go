@@ -37,8 +37,11 @@ func (p *Principals) Caller(ctx context.Context, id string, k *Key) (*Caller, er
 	p.mu.RUnlock()
 	if st == nil {
 		sum := sha256.Sum256([]byte("principal:" + id))
-		st = &keyState{sum: sum, token: hex.EncodeToString(sum[:])}
-		if err := p.g.loadCounters(ctx, []*keyState{st}); err != nil {
+		st = &keyState{sum: sum}
+		st.name = hex.EncodeToString(sum[:])
+		pol := k.Policy()
+		st.policy.Store(&pol) // the budget window the counters are read in
+		if err := p.g.loadCounters(ctx, []*subject{&st.subject}); err != nil {
 			return nil, err
 		}
 		p.mu.Lock()
@@ -50,9 +53,14 @@ func (p *Principals) Caller(ctx context.Context, id string, k *Key) (*Caller, er
 		p.mu.Unlock()
 	}
 	kk := *k
-	kk.Token = st.token
+	kk.Token = st.name
+	pol := kk.Policy()
 	st.key.Store(&kk)
-	return &Caller{g: p.g, st: st, key: &kk}, nil
+	st.policy.Store(&pol)
+	c := &Caller{g: p.g, st: st, key: &kk, remReq: -1, remTok: -1, limReq: -1, limTok: -1}
+	c.levels[0] = level{s: &st.subject, p: &pol, what: "key"}
+	c.n = 1
+	return c, nil
 }
 
 // Run re-reads every cached principal's counters each Refresh until ctx ends.
@@ -65,9 +73,9 @@ func (p *Principals) Run(ctx context.Context) {
 			return
 		case <-t.C:
 			p.mu.RLock()
-			states := make([]*keyState, 0, len(p.m))
+			states := make([]*subject, 0, len(p.m))
 			for _, st := range p.m {
-				states = append(states, st)
+				states = append(states, &st.subject)
 			}
 			p.mu.RUnlock()
 			if len(states) == 0 {
