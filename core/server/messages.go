@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/claude-gateway/claude-gateway/core/llm"
+	"github.com/claude-gateway/claude-gateway/core/logging"
 	"github.com/claude-gateway/claude-gateway/core/router"
 	"github.com/claude-gateway/claude-gateway/core/spend"
 	"github.com/tidwall/gjson"
@@ -241,7 +242,7 @@ func (s *Server) serveAnthropic(w http.ResponseWriter, r *http.Request, kind llm
 	}
 	c.req.CallID = c.id
 	if s.opts.Debug {
-		s.log.Debug("request body", "call_id", c.id, "body", string(body))
+		s.log.DebugContext(r.Context(), "request body", "call_id", c.id, "body", string(body))
 	}
 
 	ctx, cancel := context.WithCancel(r.Context())
@@ -386,13 +387,19 @@ func (s *Server) finish(r *http.Request, c *call) {
 	if s.opts.Recorder != nil {
 		s.opts.Recorder.Record(context.WithoutCancel(r.Context()), rec)
 	}
-	s.obs.Finish(r.Context(), Call{Record: rec, API: apiName(c.endpoint), UpstreamStatus: upstreamStatus, Overhead: c.overhead, TTFT: c.ttfb})
-	s.log.Info("request",
+	s.obs.Finish(r.Context(), Call{Record: rec, API: apiName(c), UpstreamStatus: upstreamStatus, Overhead: c.overhead, TTFT: c.ttfb})
+	// The access line: the spend record's fields but the key hash.
+	s.log.InfoContext(r.Context(), "request",
 		"call_id", c.id, "path", c.endpoint, "model", rec.RequestedModel, "model_group", rec.ModelGroup,
-		"deployment_id", rec.DeploymentID, "status", c.status, "upstream_status", upstreamStatus,
+		"deployment_id", rec.DeploymentID, "provider", rec.Provider, "region", rec.Region, "api_base", rec.APIBase,
+		"status", c.status, "upstream_status", upstreamStatus,
 		"error_type", c.errType, "stream", rec.Stream, "ttfb_ms", c.ttfb.Milliseconds(),
 		"duration_ms", end.Sub(c.start).Milliseconds(), "input_tokens", c.usage.InputTokens,
-		"output_tokens", c.usage.OutputTokens, "retries", rec.Retries, "client_disconnected", c.gone)
+		"output_tokens", c.usage.OutputTokens, "cache_read_input_tokens", c.usage.CacheReadInputTokens,
+		"cache_creation_input_tokens", c.usage.CacheCreationInputTokens, "spend", rec.Cost,
+		"retries", rec.Retries, "fallbacks", rec.Fallbacks, "session_id", rec.SessionID,
+		"key_alias", rec.KeyAlias, "user", rec.UserID, "team_id", rec.TeamID, "client_disconnected", c.gone,
+		logging.HTTPRequest(r, c.status, end.Sub(c.start)))
 }
 
 // setCostHeader sets x-litellm-response-cost from the call's usage.

@@ -85,6 +85,7 @@ func (s *Server) handleVertex(w http.ResponseWriter, r *http.Request) {
 // the body), streaming from the route, betas from the header and (Bedrock)
 // the body's anthropic_beta.
 func (s *Server) serveNative(w http.ResponseWriter, r *http.Request, modelID string, stream bool, enc streamEncoder) {
+	r = s.observe(r)
 	c := &call{id: newCallID(), start: time.Now(), endpoint: r.URL.Path, keyHash: keyHash(r)}
 	defer s.finish(r, c)
 	w.Header().Set("x-litellm-call-id", c.id)

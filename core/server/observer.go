@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/claude-gateway/claude-gateway/core/llm"
 	"github.com/claude-gateway/claude-gateway/core/spend"
 )
 
@@ -50,13 +52,15 @@ func (s *Server) observe(r *http.Request) *http.Request {
 	return r
 }
 
-// apiName names an endpoint path for metrics (a fixed set of values).
-func apiName(path string) string {
-	switch path {
-	case "/v1/messages":
-		return "messages"
-	case "/v1/messages/count_tokens":
+// apiName names a call's API for metrics (a fixed set of values): the
+// cloud-shaped routes count as the Messages API they carry.
+func apiName(c *call) string {
+	switch {
+	case c.endpoint == "/v1/chat/completions" || c.endpoint == "/chat/completions":
+		return "chat"
+	case c.endpoint == "/v1/messages/count_tokens" || strings.Contains(c.endpoint, "count-tokens") ||
+		c.req != nil && c.req.Kind == llm.KindCountTokens:
 		return "count_tokens"
 	}
-	return "chat"
+	return "messages"
 }

@@ -211,6 +211,6 @@ func (s *Server) endStream(ctx context.Context, c *call, err error, stopped bool
 		le = &llm.Error{Status: 502, Type: llm.ErrAPI, Message: "upstream stream failed"}
 	}
 	c.errType = le.Type
-	s.log.Warn("upstream failed mid-stream", "call_id", c.id, "error", err.Error())
+	s.log.WarnContext(ctx, "upstream failed mid-stream", "call_id", c.id, "error", err.Error())
 	ew.write(func(dst []byte) []byte { return enc.fail(dst, le) })
 }

@@ -30,7 +30,7 @@ var emfMetrics = `[{"Name":"Requests","Unit":"Count"},{"Name":"Errors","Unit":"C
 	`{"Name":"CacheWriteTokens","Unit":"Count"},{"Name":"Cost","Unit":"None"},` +
 	`{"Name":"Retries","Unit":"Count"},{"Name":"Fallbacks","Unit":"Count"}]`
 
-func (e *emfWriter) write(c server.Call, group, deployment, status string) {
+func (e *emfWriter) write(c server.Call, requestID, group, deployment, status string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	b := e.buf[:0]
@@ -65,6 +65,10 @@ func (e *emfWriter) write(c server.Call, group, deployment, status string) {
 	// Properties (not metrics): what Logs Insights filters on.
 	b = append(b, `,"level":"INFO","msg":"request metrics","call_id":`...)
 	b = jsonstr.Append(b, c.CallID)
+	if requestID != "" { // Lambda's invocation id, as on its log lines
+		b = append(b, `,"requestId":`...)
+		b = jsonstr.Append(b, requestID)
+	}
 	b = append(b, `,"api":`...)
 	b = jsonstr.Append(b, c.API)
 	b = append(b, `,"status":`...)

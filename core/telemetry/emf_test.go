@@ -10,6 +10,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/claude-gateway/claude-gateway/core/logging"
 	"github.com/claude-gateway/claude-gateway/core/telemetry"
 )
 
@@ -43,7 +44,8 @@ func TestEMFLines(t *testing.T) {
 	}
 	ok, failed := call(), call()
 	failed.Status, failed.ErrorType, failed.DeploymentID, failed.ModelGroup = 429, "rate_limit_error", "", "with \"quotes\""
-	tel.Finish(context.Background(), ok)
+	// On Lambda the request's context carries the invocation id.
+	tel.Finish(logging.WithRequestID(context.Background(), "8f5a0c1e-7b1e-4f0c-9d3a-2f1e0b9c8a7d"), ok)
 	tel.Finish(context.Background(), failed)
 
 	sc := bufio.NewScanner(&out)
@@ -73,10 +75,14 @@ func TestEMFLines(t *testing.T) {
 				t.Errorf("line %d: metric %s is not a number member", n, name)
 			}
 		}
+		if _, has := line["requestId"]; n == 2 && has {
+			t.Errorf("line without a request id in its context has one: %s", sc.Bytes())
+		}
 		if n == 2 && (line["Errors"] != 1.0 || line["StatusClass"] != "4xx" || line["Deployment"] != "none" || line["error_type"] != "rate_limit_error") {
 			t.Errorf("failed request's line: %s", sc.Bytes())
 		}
-		if n == 1 && (line["OutputTokens"] != 20.0 || line["Duration"] != 1000.0 || line["level"] != "INFO") {
+		if n == 1 && (line["OutputTokens"] != 20.0 || line["Duration"] != 1000.0 || line["level"] != "INFO" ||
+			line["requestId"] != "8f5a0c1e-7b1e-4f0c-9d3a-2f1e0b9c8a7d") {
 			t.Errorf("served request's line: %s", sc.Bytes())
 		}
 	}

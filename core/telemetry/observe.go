@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/claude-gateway/claude-gateway/core/logging"
 	"github.com/claude-gateway/claude-gateway/core/router"
 	"github.com/claude-gateway/claude-gateway/core/server"
 )
@@ -64,7 +65,7 @@ func (t *Telemetry) Finish(ctx context.Context, c server.Call) {
 	s.retries.Add(int64(c.Retries))
 	s.fallbacks.Add(int64(c.Fallbacks))
 	if t.emf != nil {
-		t.emf.write(c, group, orNone(c.DeploymentID), class(c.Status))
+		t.emf.write(c, logging.RequestID(ctx), group, orNone(c.DeploymentID), class(c.Status))
 	}
 	if t.traces != nil {
 		t.endRequestSpan(ctx, c)

@@ -36,7 +36,8 @@ func run() int {
 	start := time.Now()
 	configPath := flag.String("config", "", "path to the LiteLLM-style config.yaml (or set GATEWAY_CONFIG)")
 	flag.Parse()
-	log := logging.New(os.Stdout, logging.ParseLevel(os.Getenv("LOG_LEVEL")))
+	// Cloud Logging's fields; the project names each line's trace.
+	log := logging.NewWith(os.Stdout, logging.Options{Level: logging.ParseLevel(os.Getenv("LOG_LEVEL")), ProjectID: logging.ProjectFromEnv(os.Getenv)})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	// The same variables as on Lambda: one environment configures both.
@@ -76,7 +77,7 @@ func run() int {
 		// Profiling for operators and benchmarks, on its own (loopback) listener only.
 		go func() { log.Warn("pprof stopped", "error", http.ListenAndServe(addr, http.DefaultServeMux).Error()) }()
 	}
-	srv := &http.Server{Handler: recovery.Handler(gw, log), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
+	srv := &http.Server{Handler: recovery.Handler(logging.Traced(gw), log), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "config", loaded.Source, "deployments", len(cfg.Deployments),

@@ -535,3 +535,40 @@ func TestPanicUnderLambdaURL(t *testing.T) {
 		})
 	}
 }
+
+// Each invocation's access log line and EMF line carry its AWS request id
+// (as "requestId", with "level"), the fields CloudWatch Logs Insights
+// queries on; two invocations, two ids.
+func TestLogLinesCarryRequestID(t *testing.T) {
+	in, logs := startFunction(t)
+	for range 2 {
+		resp, err := in.Invoke(context.Background(), event(t, runtimeapi.FormatFunctionURL, messagesRequest(t, "claude-haiku", false)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		<-resp.Done()
+	}
+	// The lines follow the response: wait for them.
+	var access, emf []string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		access, emf = nil, nil
+		for _, line := range strings.Split(logs.String(), "\n") {
+			switch {
+			case gjson.Get(line, "message").String() == "request":
+				if gjson.Get(line, "level").String() != "INFO" || gjson.Get(line, "severity").Exists() {
+					t.Errorf("access line fields: %s", line)
+				}
+				access = append(access, gjson.Get(line, "requestId").String())
+			case gjson.Get(line, "_aws").Exists():
+				emf = append(emf, gjson.Get(line, "requestId").String())
+			}
+		}
+		if len(access) == 2 && len(emf) == 2 {
+			break
+		}
+	}
+	if len(access) != 2 || len(emf) != 2 || access[0] == "" || access[0] == access[1] || access[0] != emf[0] || access[1] != emf[1] {
+		t.Fatalf("request ids: access lines %q, EMF lines %q\n%s", access, emf, logs.String())
+	}
+}

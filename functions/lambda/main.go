@@ -20,11 +20,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-lambda-go/lambdaurl"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
@@ -50,7 +52,8 @@ func main() { os.Exit(run()) }
 
 func run() int {
 	start := time.Now()
-	log := logging.New(os.Stdout, logging.ParseLevel(os.Getenv("LOG_LEVEL")))
+	// CloudWatch Logs' fields: level, requestId (see withRequestID).
+	log := logging.NewWith(os.Stdout, logging.Options{Level: logging.ParseLevel(os.Getenv("LOG_LEVEL")), Format: logging.Lambda})
 	ctx := context.Background()
 
 	mode := os.Getenv("GATEWAY_LAMBDA_MODE")
@@ -84,7 +87,7 @@ func run() int {
 	}
 	// OTLP (if configured) is exported before each invocation ends: the
 	// instance freezes after it.
-	handler := recovery.Handler(gw.Telemetry.FlushAfter(gw, 2*time.Second), log)
+	handler := withRequestID(recovery.Handler(gw.Telemetry.FlushAfter(gw, 2*time.Second), log))
 	// Lambda sends SIGTERM before it retires an instance only if an
 	// extension is registered; this registers the library's internal one so
 	// buffered state (spend records) is flushed instead of lost.
@@ -113,6 +116,17 @@ func run() int {
 	// Neither Start returns: the library exits the process if the Runtime API goes away.
 	fmt.Fprintln(os.Stderr, "lambda runtime loop ended")
 	return 1
+}
+
+// withRequestID puts the invocation's AWS request id in each request's
+// context, so its log lines and EMF line carry requestId.
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if lc, ok := lambdacontext.FromContext(r.Context()); ok && lc.AwsRequestID != "" {
+			r = r.WithContext(logging.WithRequestID(r.Context(), lc.AwsRequestID))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // defaultConfigPath is config.yaml beside the binary: LAMBDA_TASK_ROOT on
