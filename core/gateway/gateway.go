@@ -102,7 +102,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 	deps := make([]*router.Deployment, 0, len(cfg.Deployments))
 	vertexCreds := vertex.NewCredentialCache()
 	for _, d := range cfg.Deployments {
-		p, err := newProvider(ctx, d, client, vertexCreds, log)
+		p, err := newProvider(ctx, d, client, vertexCreds, log, tel.CredentialsFailed(d))
 		if err != nil {
 			return nil, fmt.Errorf("model_list[%d] (%s): %w", d.Index, d.ModelName, err)
 		}
@@ -112,7 +112,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 	if platform == "" {
 		platform = selector.PlatformLibrary
 	}
-	state, err := selector.New(ctx, cfg, selector.Options{Platform: platform, Getenv: opts.Getenv, Logger: log})
+	state, err := selector.New(ctx, cfg, selector.Options{Platform: platform, Getenv: opts.Getenv, Logger: log, StoreObserver: tel})
 	if err != nil {
 		return nil, fmt.Errorf("state store: %w", err)
 	}
@@ -122,6 +122,11 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 	rec, closeRec := state.Recorder(platform, log)
 	// Closers run in reverse: router writes drain, then spend flushes, then the store closes.
 	g.closers = append(g.closers, closeRec)
+	if st, ok := rec.(interface{ Stats() spend.Stats }); ok {
+		if err := tel.ObserveSpend(st.Stats); err != nil {
+			return nil, fmt.Errorf("telemetry: %w", err)
+		}
+	}
 	rt := router.New(deps, cfg.Router, router.Options{
 		Store: state.Store, Logger: log, Litellm: &cfg.Litellm, Pricer: pricer,
 		FailClosed: cfg.General.StateFailClosed, CommitAfter: cfg.General.StreamCommitAfter, Observer: tel,
@@ -190,7 +195,8 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 	return g, nil
 }
 
-func newProvider(ctx context.Context, d config.Deployment, client *http.Client, vertexCreds *vertex.CredentialCache, log *slog.Logger) (router.Provider, error) {
+// credFailed hears of the deployment's credential failures (metrics).
+func newProvider(ctx context.Context, d config.Deployment, client *http.Client, vertexCreds *vertex.CredentialCache, log *slog.Logger, credFailed func(error)) (router.Provider, error) {
 	switch d.Params.Provider {
 	case config.ProviderAnthropic:
 		return anthropic.New(ctx, d, anthropic.Options{HTTPClient: client, Logger: log})
@@ -202,9 +208,9 @@ func newProvider(ctx context.Context, d config.Deployment, client *http.Client, 
 		var err error
 		switch d.Params.BedrockAPI {
 		case bedrock.APIMessages, bedrock.APIMantle:
-			p, err = bedrock.NewMessages(ctx, d, bedrock.Options{Logger: log})
+			p, err = bedrock.NewMessages(ctx, d, bedrock.Options{Logger: log, CredentialsFailed: credFailed})
 		default:
-			p, err = bedrock.New(ctx, d, bedrock.Options{Logger: log})
+			p, err = bedrock.New(ctx, d, bedrock.Options{Logger: log, CredentialsFailed: credFailed})
 		}
 		if err != nil {
 			return nil, err
@@ -213,7 +219,7 @@ func newProvider(ctx context.Context, d config.Deployment, client *http.Client, 
 		// each one from its 400 instead of failing every request.
 		return quirks.Learn(p), nil
 	case config.ProviderVertex:
-		p, err := vertex.New(ctx, d, vertex.Options{Logger: log, Credentials: vertexCreds})
+		p, err := vertex.New(ctx, d, vertex.Options{Logger: log, Credentials: vertexCreds, CredentialsFailed: credFailed})
 		if errors.Is(err, vertex.ErrNoCredentials) {
 			log.Error("vertex deployment has no Google credentials; it will fail over until restarted with credentials",
 				"deployment_id", d.ID, "model_name", d.ModelName)

@@ -167,3 +167,73 @@ general_settings:
 		t.Fatal("no deployment gauges")
 	}
 }
+
+// Tokens, cost and requests per virtual key, user and team; the state
+// store's operations and the spend recorder's records, all on /metrics.
+func TestMetricsPerKeyAndStateStore(t *testing.T) {
+	gw := startGateway(t, keysConfig, gateway.Options{})
+	if code, _, out := call(t, "POST", gw.URL+"/team/new", masterKey, `{"team_id":"platform"}`); code != 200 {
+		t.Fatalf("/team/new: %d %s", code, out)
+	}
+	bob, _ := generateKey(t, gw.URL, `{"key_alias":"bob-laptop","user_id":"bob","team_id":"platform"}`)
+	anon, anonToken := generateKey(t, gw.URL, `{}`)
+	for i, key := range []string{bob, bob, anon} {
+		if code, _, out := call(t, "POST", gw.URL+"/v1/messages", key, message("claude-sonnet")); code != 200 {
+			t.Fatalf("request %d: %d %s", i, code, out)
+		}
+	}
+	if code, _, _ := call(t, "POST", gw.URL+"/v1/messages", masterKey, message("claude-haiku")); code != 200 {
+		t.Fatalf("master key request: %d", code)
+	}
+	fams := scrape(t, gw.URL, true)
+	bobLabels := map[string]string{"gateway_key": "bob-laptop", "gateway_user": "bob", "gateway_team": "platform", "gen_ai_request_model": "claude-sonnet"}
+	withType := func(m map[string]string, tt string) map[string]string {
+		out := map[string]string{"gen_ai_token_type": tt}
+		for k, v := range m {
+			out[k] = v
+		}
+		return out
+	}
+	checks := []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"gateway_key_requests_total", bobLabels, 2},
+		{"gateway_key_token_usage_total", withType(bobLabels, "output"), 6}, // 3 output tokens each
+		// A key with no alias is named by a prefix of its hash, never the key.
+		{"gateway_key_requests_total", map[string]string{"gateway_key": anonToken[:12], "gateway_user": "none", "gateway_team": "none"}, 1},
+		{"gateway_key_requests_total", map[string]string{"gen_ai_request_model": "claude-haiku"}, 1},
+	}
+	for _, c := range checks {
+		if got, ok := value(fams, c.name, c.labels); !ok || got != c.want {
+			t.Errorf("%s%v = %v (found %v), want %v", c.name, c.labels, got, ok, c.want)
+		}
+	}
+	if cost, ok := value(fams, "gateway_key_cost_USD_total", bobLabels); !ok || cost <= 0 {
+		t.Errorf("gateway_key_cost for bob = %v (found %v), want > 0", cost, ok)
+	}
+	for _, f := range fams {
+		for _, m := range f.Metric {
+			for _, l := range m.Label {
+				if strings.Contains(l.GetValue(), bob) || strings.Contains(l.GetValue(), anon) || strings.Contains(l.GetValue(), masterKey) {
+					t.Errorf("%s carries a key in label %s", f.GetName(), l.GetName())
+				}
+			}
+		}
+	}
+	if n, ok := value(fams, "gateway_state_store_operation_duration_seconds", map[string]string{"gateway_state_store_backend": "memory", "gateway_state_store_outcome": "ok"}); !ok || n == 0 {
+		t.Errorf("state store operations: %v %v", n, ok)
+	}
+	if _, ok := value(fams, "gateway_spend_records_queued", nil); !ok {
+		t.Error("no gateway_spend_records_queued")
+	}
+	if _, ok := value(fams, "gateway_spend_records_unsaved_total", nil); !ok {
+		t.Error("no gateway_spend_records_unsaved_total")
+	}
+	if t.Failed() {
+		for n := range fams {
+			t.Log(n)
+		}
+	}
+}

@@ -92,6 +92,14 @@ func (p producer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
 	for _, a := range p.sets.attempts {
 		attempts.DataPoints = append(attempts.DataPoints, metricdata.DataPoint[int64]{Attributes: a.attrs, StartTime: p.start, Time: now, Value: a.n.Load()})
 	}
+	principals := make([]*principalStats, 0, len(p.sets.principals))
+	for _, s := range p.sets.principals {
+		principals = append(principals, s)
+	}
+	stores := make([]*storeStats, 0, len(p.sets.stores))
+	for _, s := range p.sets.stores {
+		stores = append(stores, s)
+	}
 	p.sets.mu.RUnlock()
 
 	requests := metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true}
@@ -122,20 +130,22 @@ func (p producer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
 		retries.DataPoints = mergeInt(retries.DataPoints, s.depAttrs, s.retries.Load(), p.start, now)
 		fallbacks.DataPoints = mergeInt(fallbacks.DataPoints, s.depAttrs, s.fallbacks.Load(), p.start, now)
 	}
-	return []metricdata.ScopeMetrics{{
-		Scope: instrumentation.Scope{Name: scope},
-		Metrics: []metricdata.Metrics{
-			{Name: "gateway.requests", Unit: "{request}", Description: "API requests answered, by model group, deployment, API, status class and error type.", Data: requests},
-			{Name: "gen_ai.client.operation.duration", Unit: "s", Description: "Total time of a request, arrival to last byte.", Data: duration},
-			{Name: "gen_ai.server.time_to_first_token", Unit: "s", Description: "Time from arrival to the first byte sent to the client.", Data: ttft},
-			{Name: "gateway.overhead.duration", Unit: "s", Description: "Time the gateway itself spent before the answer (x-litellm-overhead-duration-ms).", Data: ovh},
-			{Name: "gen_ai.client.token.usage", Unit: "{token}", Description: "Tokens per request by gen_ai.token.type: input, output, cache_read, cache_creation.", Data: tokens},
-			{Name: "gateway.cost", Unit: "USD", Description: "Spend in US dollars, priced as the spend records are.", Data: cost},
-			{Name: "gateway.retries", Unit: "{retry}", Description: "Attempts after the first within a model group.", Data: retries},
-			{Name: "gateway.attempts", Unit: "{attempt}", Description: "Upstream attempts by deployment, status code and failure class (error.type).", Data: attempts},
-			{Name: "gateway.fallbacks", Unit: "{fallback}", Description: "Fallback model groups tried.", Data: fallbacks},
-		},
-	}}, nil
+	metrics := []metricdata.Metrics{
+		{Name: "gateway.requests", Unit: "{request}", Description: "API requests answered, by model group, deployment, API, status class and error type.", Data: requests},
+		{Name: "gen_ai.client.operation.duration", Unit: "s", Description: "Total time of a request, arrival to last byte.", Data: duration},
+		{Name: "gen_ai.server.time_to_first_token", Unit: "s", Description: "Time from arrival to the first byte sent to the client.", Data: ttft},
+		{Name: "gateway.overhead.duration", Unit: "s", Description: "Time the gateway itself spent before the answer (x-litellm-overhead-duration-ms).", Data: ovh},
+		{Name: "gen_ai.client.token.usage", Unit: "{token}", Description: "Tokens per request by gen_ai.token.type: input, output, cache_read, cache_creation.", Data: tokens},
+		{Name: "gateway.cost", Unit: "USD", Description: "Spend in US dollars, priced as the spend records are.", Data: cost},
+		{Name: "gateway.retries", Unit: "{retry}", Description: "Attempts after the first within a model group.", Data: retries},
+		{Name: "gateway.attempts", Unit: "{attempt}", Description: "Upstream attempts by deployment, status code and failure class (error.type).", Data: attempts},
+		{Name: "gateway.fallbacks", Unit: "{fallback}", Description: "Fallback model groups tried.", Data: fallbacks},
+	}
+	metrics = append(metrics, principalMetrics(principals, p.start, now)...)
+	if len(stores) > 0 {
+		metrics = append(metrics, storeMetrics(stores, p.start, now))
+	}
+	return []metricdata.ScopeMetrics{{Scope: instrumentation.Scope{Name: scope}, Metrics: metrics}}, nil
 }
 
 func mergeInt(pts []metricdata.DataPoint[int64], attrs attribute.Set, v int64, start, now time.Time) []metricdata.DataPoint[int64] {

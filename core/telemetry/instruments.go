@@ -39,13 +39,19 @@ var (
 // path's budget (cooldowns); per-request aggregates are in
 // aggregate.go.
 type instruments struct {
-	cooldowns metric.Int64Counter // gateway.deployment.cooldowns
+	cooldowns    metric.Int64Counter // gateway.deployment.cooldowns
+	credFailures metric.Int64Counter // gateway.upstream.credential_failures
 }
 
 func (in *instruments) init(m metric.Meter) error {
 	var err error
 	in.cooldowns, err = m.Int64Counter("gateway.deployment.cooldowns", metric.WithUnit("{cooldown}"),
 		metric.WithDescription("Times a deployment started cooling down, by reason."))
+	if err != nil {
+		return err
+	}
+	in.credFailures, err = m.Int64Counter("gateway.upstream.credential_failures", metric.WithUnit("{failure}"),
+		metric.WithDescription("Failed fetches or refreshes of a deployment's upstream credentials (AWS credentials, Google access tokens)."))
 	return err
 }
 
@@ -119,9 +125,11 @@ type attemptKey struct {
 
 // setCache maps label combinations to their precomputed options.
 type setCache struct {
-	mu       sync.RWMutex
-	calls    map[callKey]*callStats
-	attempts map[attemptKey]*attemptStats
+	mu         sync.RWMutex
+	calls      map[callKey]*callStats
+	attempts   map[attemptKey]*attemptStats
+	principals map[principalKey]*principalStats
+	stores     map[storeKey]*storeStats
 }
 
 var tokenTypes = [4]string{"input", "output", "cache_read", "cache_creation"}

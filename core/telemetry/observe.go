@@ -64,6 +64,7 @@ func (t *Telemetry) Finish(ctx context.Context, c server.Call) {
 	}
 	s.retries.Add(int64(c.Retries))
 	s.fallbacks.Add(int64(c.Fallbacks))
+	t.recordPrincipal(&c, group)
 	if t.emf != nil {
 		t.emf.write(c, logging.RequestID(ctx), group, orNone(c.DeploymentID), class(c.Status))
 	}

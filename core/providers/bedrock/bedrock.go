@@ -34,6 +34,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Logger receives debug notes (never keys or bodies); nil discards.
 	Logger *slog.Logger
+	// CredentialsFailed, if set, hears of each failed fetch or refresh of
+	// the deployment's AWS credentials (for metrics); it must not block.
+	CredentialsFailed func(error)
 }
 
 // Provider is one Bedrock deployment.
@@ -113,7 +116,7 @@ func modelAndAuth(ctx context.Context, d config.Deployment, opts Options) (model
 	if m.ID == "" {
 		return m, auth{}, fmt.Errorf("bedrock deployment %s: no model id in %q", d.ID, p.Model)
 	}
-	a, err := loadAuth(ctx, p, resolveRegion(p, m), opts.HTTPClient)
+	a, err := loadAuth(ctx, p, resolveRegion(p, m), opts.HTTPClient, opts.CredentialsFailed)
 	if err != nil {
 		return m, auth{}, fmt.Errorf("bedrock deployment %s: %w", d.ID, err)
 	}

@@ -50,7 +50,7 @@ func resolveRegion(p config.Params, m modelID) string {
 //
 // A caller's HTTP client carries the Bedrock and STS calls; without one, the
 // SDK's buildable client is configured for long streams (and AWS_CA_BUNDLE).
-func loadAuth(ctx context.Context, p config.Params, region string, custom *http.Client) (auth, error) {
+func loadAuth(ctx context.Context, p config.Params, region string, custom *http.Client, failed func(error)) (auth, error) {
 	opts := []func(*awsconfig.LoadOptions) error{
 		// The gateway's router owns retries and failover.
 		awsconfig.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
@@ -95,13 +95,13 @@ func loadAuth(ctx context.Context, p config.Params, region string, custom *http.
 		// One cache, so one STS call per credential lifetime for every
 		// request of this deployment; refreshed ahead of expiry so that no
 		// request is signed with credentials about to lapse.
-		cfg.Credentials = aws.NewCredentialsCache(taggedCredentials{creds}, func(o *aws.CredentialsCacheOptions) {
+		cfg.Credentials = aws.NewCredentialsCache(taggedCredentials{p: creds, failed: failed}, func(o *aws.CredentialsCacheOptions) {
 			o.ExpiryWindow = roleRefreshWindow
 		})
 	case p.AWSWebIdentityToken != "":
 		return auth{}, errors.New("aws_web_identity_token needs aws_role_name")
 	case cfg.Credentials != nil:
-		cfg.Credentials = aws.NewCredentialsCache(taggedCredentials{cfg.Credentials})
+		cfg.Credentials = aws.NewCredentialsCache(taggedCredentials{p: cfg.Credentials, failed: failed})
 	}
 
 	a := auth{cfg: cfg, bearer: p.APIKey, http: hc}
@@ -163,11 +163,18 @@ func (e *credentialsError) Unwrap() error { return e.Err }
 
 // taggedCredentials marks its provider's failures as credentialsError, so
 // that they are not mistaken for Bedrock's own errors.
-type taggedCredentials struct{ p aws.CredentialsProvider }
+// It also reports them to failed (nil: nobody).
+type taggedCredentials struct {
+	p      aws.CredentialsProvider
+	failed func(error)
+}
 
 func (t taggedCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
 	c, err := t.p.Retrieve(ctx)
 	if err != nil {
+		if t.failed != nil && ctx.Err() == nil {
+			t.failed(err)
+		}
 		return c, &credentialsError{Err: err}
 	}
 	return c, nil

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/claude-gateway/claude-gateway/core/config"
@@ -74,11 +75,16 @@ func TestContainerCredentials(t *testing.T) {
 
 	t.Run("wrong authorization token", func(t *testing.T) {
 		t.Setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "wrong")
-		p := newProvider(t, deployment(fake, noKeys), bedrock.Options{})
+		var failures atomic.Int32
+		p := newProvider(t, deployment(fake, noKeys), bedrock.Options{CredentialsFailed: func(error) { failures.Add(1) }})
 		_, err := p.Send(context.Background(), request(false))
 		le := llmError(t, err)
 		if !le.Retryable || !strings.Contains(le.Message, "credentials") {
 			t.Errorf("got %v", le)
+		}
+		// The failed fetch is reported (metrics count it).
+		if n := failures.Load(); n != 1 {
+			t.Errorf("CredentialsFailed called %d times, want 1", n)
 		}
 	})
 }

@@ -217,7 +217,8 @@ func TestTokenEndpointRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(context.Background(), deployment(testModel, "us-east5", "", srv.URL, string(key)), Options{})
+	var failures atomic.Int32
+	p, err := New(context.Background(), deployment(testModel, "us-east5", "", srv.URL, string(key)), Options{CredentialsFailed: func(error) { failures.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,6 +226,9 @@ func TestTokenEndpointRefuses(t *testing.T) {
 	e := asLLMError(t, err)
 	if e.Status != http.StatusUnauthorized || e.Type != llm.ErrAuthentication || !e.Retryable {
 		t.Errorf("refused key: %v", e)
+	}
+	if n := failures.Load(); n != 1 {
+		t.Errorf("CredentialsFailed called %d times, want 1", n)
 	}
 	if len(srv.Calls()) != 0 {
 		t.Error("Vertex called without a token")

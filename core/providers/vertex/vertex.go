@@ -43,6 +43,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Logger receives debug and warning records; nil discards them.
 	Logger *slog.Logger
+	// CredentialsFailed, if set, hears of each failure to obtain a Google
+	// access token (for metrics); it must not block.
+	CredentialsFailed func(error)
 	// Credentials shares token sources between deployments that use the
 	// same credential. nil gives this provider its own.
 	Credentials *CredentialCache
@@ -61,10 +64,11 @@ type Provider struct {
 
 	rawURL, streamURL, countURL string
 
-	cred   *credential
-	client *http.Client
-	log    *slog.Logger
-	betas  *betas.Table
+	cred       *credential
+	credFailed func(error)
+	client     *http.Client
+	log        *slog.Logger
+	betas      *betas.Table
 }
 
 // locationRE is what a Vertex location looks like; it becomes part of a host
@@ -132,17 +136,18 @@ func New(ctx context.Context, d config.Deployment, opts Options) (*Provider, err
 	prefix := base + "/v1/projects/" + url.PathEscape(project) + "/locations/" + location +
 		"/publishers/anthropic/models/"
 	return &Provider{
-		base:      base,
-		project:   project,
-		location:  location,
-		model:     model,
-		rawURL:    prefix + url.PathEscape(model) + ":rawPredict",
-		streamURL: prefix + url.PathEscape(model) + ":streamRawPredict",
-		countURL:  prefix + "count-tokens:rawPredict",
-		cred:      cred,
-		client:    client,
-		log:       log.With("provider", "vertex_ai", "deployment", d.ID, "location", location),
-		betas:     betas.Default(),
+		base:       base,
+		project:    project,
+		location:   location,
+		model:      model,
+		rawURL:     prefix + url.PathEscape(model) + ":rawPredict",
+		streamURL:  prefix + url.PathEscape(model) + ":streamRawPredict",
+		countURL:   prefix + "count-tokens:rawPredict",
+		cred:       cred,
+		credFailed: opts.CredentialsFailed,
+		client:     client,
+		log:        log.With("provider", "vertex_ai", "deployment", d.ID, "location", location),
+		betas:      betas.Default(),
 	}, nil
 }
 
@@ -336,6 +341,9 @@ func (p *Provider) tokenError(ctx context.Context, err error) error {
 		return cerr
 	}
 	p.log.WarnContext(ctx, "vertex: no access token", "error", err)
+	if p.credFailed != nil {
+		p.credFailed(err)
+	}
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		msg := "vertex: Google refused the credentials"

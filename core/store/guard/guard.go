@@ -35,6 +35,17 @@ type Options struct {
 	Logger    *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Observer hears of every operation (nil: nobody).
+	Observer Observer
+}
+
+// Observer hears how each store operation went, for metrics. Its calls
+// are on the request path: it must return at once.
+type Observer interface {
+	// StoreOp reports one operation: op is "incr", "counts", "put" or
+	// "get"; outcome is "ok", "error" (including timeouts) or "skipped"
+	// (not attempted while paused after a run of failures).
+	StoreOp(backend, op, outcome string, elapsed time.Duration)
 }
 
 // Stats is the guard's view of the store, for /health.
@@ -112,17 +123,30 @@ func (g *Store) call(ctx context.Context, what string, op func(context.Context) 
 	if now.Before(g.pausedUntil) {
 		g.skipped++
 		g.mu.Unlock()
+		g.observe(what, "skipped", 0)
 		return errPaused
 	}
 	g.mu.Unlock()
 	cctx, cancel := context.WithTimeout(ctx, g.o.Timeout)
 	err := op(cctx)
 	cancel()
+	elapsed := g.o.Now().Sub(now)
 	if err != nil && ctx.Err() != nil {
 		return ctx.Err() // the caller gave up: not the store's fault
 	}
 	g.book(what, err)
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	g.observe(what, outcome, elapsed)
 	return err
+}
+
+func (g *Store) observe(op, outcome string, elapsed time.Duration) {
+	if g.o.Observer != nil {
+		g.o.Observer.StoreOp(g.o.Backend, op, outcome, elapsed)
+	}
 }
 
 func (g *Store) book(what string, err error) {

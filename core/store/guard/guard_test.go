@@ -175,3 +175,33 @@ func TestCallerCanceled(t *testing.T) {
 		t.Fatalf("stats = %+v", st)
 	}
 }
+
+// opLog records what an Observer hears.
+type opLog []string
+
+func (l *opLog) StoreOp(backend, op, outcome string, elapsed time.Duration) {
+	if elapsed < 0 {
+		outcome += " negative"
+	}
+	*l = append(*l, backend+" "+op+" "+outcome)
+}
+
+// The Observer hears every operation: successes, failures and the calls
+// skipped while the guard pauses the store.
+func TestObserverHearsEveryOperation(t *testing.T) {
+	f := &flaky{Store: memory.New(nil)}
+	var heard opLog
+	now := time.Unix(1000, 0)
+	g := New(f, Options{Backend: "redis", TripAfter: 2, Pause: time.Minute, Observer: &heard, Now: func() time.Time { return now }})
+	ctx := context.Background()
+	g.Incr(ctx, "k", 1, 0, now.Add(time.Minute))
+	g.Get(ctx, []string{"k"})
+	f.down = true
+	g.Put(ctx, "k", "v", now.Add(time.Minute))
+	g.Counts(ctx, []string{"k"})
+	g.Get(ctx, []string{"k"}) // paused after two failures
+	want := opLog{"redis incr ok", "redis get ok", "redis put error", "redis counts error", "redis get skipped"}
+	if strings.Join(heard, ",") != strings.Join(want, ",") {
+		t.Errorf("heard %q, want %q", heard, want)
+	}
+}

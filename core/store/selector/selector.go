@@ -83,6 +83,8 @@ type Options struct {
 	// Getenv reads the environment (nil: none).
 	Getenv func(string) string
 	Logger *slog.Logger
+	// StoreObserver hears of every state store operation (metrics; nil: nobody).
+	StoreObserver guard.Observer
 }
 
 // State is an opened state backend.
@@ -214,7 +216,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*State, error) {
 	default:
 		return nil, fmt.Errorf("state store %q: want memory, embedded, dynamodb, firestore or redis", kind)
 	}
-	st.Store = guard.New(inner, guard.Options{Backend: kind, FailClosed: failClosed, Timeout: timeout, Logger: log})
+	st.Store = guard.New(inner, guard.Options{Backend: kind, FailClosed: failClosed, Timeout: timeout, Logger: log, Observer: o.StoreObserver})
 	log.Info("state store ready", "fail_closed", failClosed, "spend_retention", retention.String())
 	return st, nil
 }
