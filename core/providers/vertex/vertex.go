@@ -316,6 +316,13 @@ var featureBetas = map[string]func(body []byte) bool{
 // betaHeader is the anthropic-beta flags to send: the client's flags
 // through Vertex's column of the beta table, then the feature gate.
 func (p *Provider) betaHeader(req *llm.Request) (kept, dropped []string) {
+	if req.Kind == llm.KindCountTokens {
+		// Vertex's count-tokens route refuses betas its messages routes take
+		// (tool-search, web-search, and new flags until each model rolls
+		// them out: LiteLLM #39597, anthropic-sdk-typescript #1060), and
+		// counting needs none: a refused count stalls Claude Code's Read.
+		return nil, req.Betas
+	}
 	kept, dropped = p.betas.Filter(config.ProviderVertex, req.Betas)
 	out := kept[:0:0]
 	for _, f := range kept {

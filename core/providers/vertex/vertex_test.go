@@ -228,7 +228,10 @@ func TestStream(t *testing.T) {
 func TestCountTokens(t *testing.T) {
 	srv := vertextest.NewServer(t, vertextest.Options{})
 	p := fakeProvider(t, srv, "us-east5")
-	req := &llm.Request{Kind: llm.KindCountTokens, Betas: []string{"token-counting-2024-11-01"},
+	// Claude Code's betas on a count (tool search and web search are what
+	// Vertex's count-tokens refused in LiteLLM #39597).
+	req := &llm.Request{Kind: llm.KindCountTokens, Betas: []string{"claude-code-20250219", "interleaved-thinking-2025-05-14",
+		"context-management-2025-06-27", "token-counting-2024-11-01", "tool-search-tool-2025-10-19", "web-search-2025-03-05", "context-1m-2025-08-07"},
 		Body: []byte(`{"model":"claude-sonnet","messages":[{"role":"user","content":"count me"}]}`)}
 	resp, err := p.Send(context.Background(), req)
 	if err != nil {
@@ -240,6 +243,9 @@ func TestCountTokens(t *testing.T) {
 	c := srv.Calls()[0]
 	if c.Model != "count-tokens" || c.Method != "rawPredict" || gjson.GetBytes(c.Body, "model").String() != "claude-3-5-sonnet-v2" {
 		t.Errorf("call %s:%s body %s", c.Model, c.Method, c.Body)
+	}
+	if len(c.Betas) != 0 {
+		t.Errorf("count-tokens sent betas %v", c.Betas)
 	}
 	if _, err := p.Stream(context.Background(), req); err == nil {
 		t.Error("streaming count_tokens accepted")

@@ -75,6 +75,12 @@ var DefaultAcceptedBetas = []string{
 	"thinking-display-updates-2026-08-18", "dangerous-tool-use-2026-09-03",
 }
 
+// CountTokensAcceptedBetas are the only flags count-tokens:rawPredict
+// takes: it refuses flags the messages routes accept (tool-search,
+// web-search, as seen in LiteLLM #39597; context-1m and effort on models
+// that lag their rollout, anthropic-sdk-typescript #1060).
+var CountTokensAcceptedBetas = []string{"interleaved-thinking-2025-05-14", "context-management-2025-06-27"}
+
 // Options configure a fake. The zero value works.
 type Options struct {
 	// Project is the only project that exists (default "test-project").
@@ -607,6 +613,9 @@ func (s *Server) checkBody(c *Call) string {
 		return "anthropic_version: Input should be '" + AnthropicVersion + "'"
 	}
 	for _, b := range c.Betas {
+		if c.Model == "count-tokens" && !slices.Contains(CountTokensAcceptedBetas, b) {
+			return "Unexpected value(s) `" + b + "` for the `anthropic-beta` header. Please consult our documentation at platform.claude.com/docs or try again without the header."
+		}
 		if !s.accept[b] {
 			return "Unexpected value(s) `" + b + "` for the `anthropic-beta` header. Please consult our documentation at docs.anthropic.com or try again without the header."
 		}
