@@ -13,6 +13,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/claude-gateway/claude-gateway/core/llm"
+	"github.com/claude-gateway/claude-gateway/core/tokencount"
 )
 
 // CountTokensSourceHeader tells the client where an input_tokens count came
@@ -41,11 +42,7 @@ func (p *Provider) countTokens(ctx context.Context, req *llm.Request, body []byt
 		return nil, upstreamError(ctx, err)
 	}
 	p.log.DebugContext(ctx, "bedrock: CountTokens unavailable, answering with the local estimate", "model", p.model.baseModel(), "error", err.Error())
-	n := req.EstimatedInputTokens
-	if n <= 0 {
-		n = estimateTokens(req.Body)
-	}
-	return countResponse(n, CountTokensEstimate), nil
+	return countResponse(tokencount.Estimate(req.Body), CountTokensEstimate), nil
 }
 
 // countUnsupported reports whether err says CountTokens cannot serve this
@@ -72,10 +69,4 @@ func countResponse(n int64, source string) *llm.Response {
 		Header: http.Header{http.CanonicalHeaderKey(CountTokensSourceHeader): {source}},
 		Body:   []byte(`{"input_tokens":` + strconv.FormatInt(n, 10) + `}`),
 	}
-}
-
-// estimateTokens is a rough count for when nobody better is at hand: about
-// four bytes of JSON per token.
-func estimateTokens(body []byte) int64 {
-	return int64(len(body)+3) / 4
 }

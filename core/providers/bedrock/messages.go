@@ -19,6 +19,7 @@ import (
 	"github.com/claude-gateway/claude-gateway/core/config"
 	"github.com/claude-gateway/claude-gateway/core/llm"
 	"github.com/claude-gateway/claude-gateway/core/sse"
+	"github.com/claude-gateway/claude-gateway/core/tokencount"
 )
 
 // The Anthropic Messages API endpoints Bedrock serves beside InvokeModel
@@ -95,11 +96,7 @@ func (p *MessagesProvider) Endpoint() string { return p.url }
 // deployment asks Bedrock's CountTokens).
 func (p *MessagesProvider) Send(ctx context.Context, req *llm.Request) (*llm.Response, error) {
 	if req.Kind == llm.KindCountTokens {
-		n := req.EstimatedInputTokens
-		if n <= 0 {
-			n = estimateTokens(req.Body)
-		}
-		return countResponse(n, CountTokensEstimate), nil
+		return countResponse(tokencount.Estimate(req.Body), CountTokensEstimate), nil
 	}
 	resp, err := p.do(ctx, req, false)
 	if err != nil {
