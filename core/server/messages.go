@@ -142,6 +142,7 @@ func parseMessagesRequest(body []byte, kind llm.Kind, h http.Header) (*llm.Reque
 	if req.SessionID == "" {
 		req.SessionID = metadata.Get("user_id").String()
 	}
+	apply1M(req)
 	return req, nil
 }
 

@@ -43,12 +43,28 @@ type capabilities struct {
 	} `json:"thinking"`
 }
 
-func (s *Server) modelEntry(name string) model {
+// modelEntries lists a group, and its 1M-context variant ("name[1m]") when
+// every deployment of the group serves one (model_info.max_input_tokens of
+// a million or more: the operator knows which accounts and regions have it).
+func (s *Server) modelEntries(name string) []model {
+	m, spec := s.modelEntry(name)
+	if !spec.Context1M {
+		return []model{m}
+	}
+	wide := m
+	wide.ID += context1MTag
+	wide.DisplayName += " (1M context)"
+	in := int64(oneMillion)
+	wide.MaxInputTokens = &in
+	return []model{m, wide}
+}
+
+func (s *Server) modelEntry(name string) (model, modelSpec) {
 	m := model{ID: name, Type: "model", Object: "model", DisplayName: name,
 		CreatedAt: s.started.UTC().Format(time.RFC3339), Created: s.started.Unix(), OwnedBy: "claude-gateway"}
 	spec, ok := groupSpec(s.router.Deployments(), name)
 	if !ok {
-		return m
+		return m, modelSpec{}
 	}
 	if spec.DisplayName != "" {
 		m.DisplayName = spec.DisplayName
@@ -60,7 +76,7 @@ func (s *Server) modelEntry(name string) model {
 	c := &capabilities{ImageInput: supported{true}, PDFInput: supported{true}}
 	c.Thinking.Supported, c.Thinking.Types.Enabled.Supported, c.Thinking.Types.Adaptive.Supported = spec.Thinking, spec.Thinking, spec.Adaptive
 	m.Capabilities = c
-	return m
+	return m, spec
 }
 
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
@@ -76,10 +92,10 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 		LastID  *string `json:"last_id"`
 	}{Object: "list", Data: make([]model, 0, len(names))}
 	for _, n := range names {
-		list.Data = append(list.Data, s.modelEntry(n))
+		list.Data = append(list.Data, s.modelEntries(n)...)
 	}
-	if len(names) > 0 {
-		list.FirstID, list.LastID = &names[0], &names[len(names)-1]
+	if n := len(list.Data); n > 0 {
+		list.FirstID, list.LastID = &list.Data[0].ID, &list.Data[n-1].ID
 	}
 	writeJSON(w, 200, list)
 }
@@ -87,10 +103,16 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	cl := callerFrom(r.Context())
+	base, _ := cut1M(id)
 	for _, n := range s.router.Groups() {
-		if n == id && (cl == nil || cl.AllowsModel(n)) {
-			writeJSON(w, 200, s.modelEntry(n))
-			return
+		if n != base || cl != nil && !cl.AllowsModel(n) {
+			continue
+		}
+		for _, m := range s.modelEntries(n) {
+			if m.ID == id {
+				writeJSON(w, 200, m)
+				return
+			}
 		}
 	}
 	s.writeError(w, r, &llm.Error{Status: 404, Type: llm.ErrNotFound, Message: "model " + id + " not found"})

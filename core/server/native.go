@@ -144,6 +144,10 @@ func (s *Server) nativeBody(body []byte, modelID string, stream bool) ([]byte, [
 	if modelID == "" {
 		modelID = gjson.GetBytes(body, "model").String()
 	}
+	modelID, wide := cut1M(modelID)
+	if wide {
+		betas = mergeBetas(betas, []string{Context1MBeta})
+	}
 	group, ok := s.nativeModel(modelID)
 	if !ok {
 		return nil, nil, &llm.Error{Status: 404, Type: llm.ErrNotFound, Message: "model " + modelID + " is not served by this gateway"}
