@@ -121,3 +121,40 @@ func TestBedrockSDKInvokeAndErrors(t *testing.T) {
 		t.Errorf("unknown model: %v", err)
 	}
 }
+
+// TestBedrockSDKCountTokens: the official AWS SDK's CountTokens (what
+// Claude Code's Bedrock mode calls) is answered by the group's upstream in
+// Bedrock's shape; the Converse input form is a typed ValidationException.
+func TestBedrockSDKCountTokens(t *testing.T) {
+	up := anthropictest.New(t, "sk-upstream")
+	gw := tlsGateway(t, startGateway(t, anthropicConfig(up.URL), gateway.Options{}))
+	client := bedrockSDK(gw, masterKey)
+	out, err := client.CountTokens(context.Background(), &bedrockruntime.CountTokensInput{
+		ModelId: aws.String("us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+		Input:   &types.CountTokensInputMemberInvokeModel{Value: types.InvokeModelTokensRequest{Body: []byte(bedrockSDKBody)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := up.Requests()
+	if len(reqs) != 1 || reqs[0].Path != "/v1/messages/count_tokens" {
+		t.Fatalf("upstream calls %v", reqs)
+	}
+	// The fake counts a quarter of the body it got.
+	if got, want := aws.ToInt32(out.InputTokens), int32(len(reqs[0].Body)/4); got != want || got == 0 {
+		t.Errorf("inputTokens %d, want %d", got, want)
+	}
+	if gjson.GetBytes(reqs[0].Body, "anthropic_version").Exists() || gjson.GetBytes(reqs[0].Body, "model").String() != "claude-opus-4-1" { // the claude-* group
+		t.Errorf("upstream body %s", reqs[0].Body)
+	}
+
+	_, err = client.CountTokens(context.Background(), &bedrockruntime.CountTokensInput{
+		ModelId: aws.String("us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+		Input: &types.CountTokensInputMemberConverse{Value: types.ConverseTokensRequest{
+			Messages: []types.Message{{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: "hi"}}}}}},
+	})
+	var ve *types.ValidationException
+	if !errors.As(err, &ve) {
+		t.Errorf("converse input: %v, want ValidationException", err)
+	}
+}

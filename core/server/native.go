@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,6 +37,8 @@ type BedrockFramer interface {
 func (s *Server) nativeRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /bedrock/model/{model}/invoke", s.authed(s.bedrockHandler(false)))
 	m.HandleFunc("POST /bedrock/model/{model}/invoke-with-response-stream", s.authed(s.bedrockHandler(true)))
+	// Claude Code's Bedrock client counts tokens through CountTokens.
+	m.HandleFunc("POST /bedrock/model/{model}/count-tokens", s.authed(s.handleBedrockCount))
 	// Claude Code lists inference profiles (unauthenticated) at start in Bedrock mode.
 	m.HandleFunc("GET /bedrock/inference-profiles", handleInferenceProfiles)
 	// Vertex's own root (/v1/projects/...) too: SDKs that rewrite only a
@@ -60,7 +64,7 @@ func (s *Server) bedrockHandler(stream bool) http.HandlerFunc {
 			}
 			enc = bedrockStream{f: s.opts.BedrockFrames}
 		}
-		s.serveNative(w, r, r.PathValue("model"), stream, enc)
+		s.serveNative(w, r, nativeCall{model: r.PathValue("model"), kind: llm.KindMessages, stream: stream, enc: enc})
 	}
 }
 
@@ -70,37 +74,50 @@ func (s *Server) handleVertex(w http.ResponseWriter, r *http.Request) {
 	model, method, _ := strings.Cut(r.PathValue("model"), ":")
 	switch {
 	case model == "count-tokens" && method == "rawPredict":
-		s.serveNative(w, r, "", false, nil)
+		s.serveNative(w, r, nativeCall{kind: llm.KindCountTokens})
 	case method == "rawPredict":
-		s.serveNative(w, r, model, false, nil)
+		s.serveNative(w, r, nativeCall{model: model, kind: llm.KindMessages})
 	case method == "streamRawPredict":
-		s.serveNative(w, r, model, true, anthropicSSE{})
+		s.serveNative(w, r, nativeCall{model: model, kind: llm.KindMessages, stream: true, enc: anthropicSSE{}})
 	default:
 		s.writeError(w, r, &llm.Error{Status: 404, Type: llm.ErrNotFound, Message: "unknown method " + r.PathValue("model")})
 	}
 }
 
+// nativeCall is what a cloud-shaped route asks for.
+type nativeCall struct {
+	// model is the id from the path (empty for Vertex's count-tokens,
+	// which names it in the body).
+	model  string
+	kind   llm.Kind
+	stream bool
+	enc    streamEncoder
+	// unwrap, if set, turns the route's body into the Anthropic-shaped one
+	// (Bedrock's CountTokens wraps it); answer, if set, reshapes a
+	// successful JSON answer.
+	unwrap func([]byte) ([]byte, *llm.Error)
+	answer func([]byte) []byte
+}
+
 // serveNative is serveAnthropic for a cloud-shaped request: the model comes
-// from the path (modelID; empty for Vertex's count-tokens, which names it in
-// the body), streaming from the route, betas from the header and (Bedrock)
-// the body's anthropic_beta.
-func (s *Server) serveNative(w http.ResponseWriter, r *http.Request, modelID string, stream bool, enc streamEncoder) {
+// from the path (or the body), streaming from the route, betas from the
+// header and (Bedrock) the body's anthropic_beta.
+func (s *Server) serveNative(w http.ResponseWriter, r *http.Request, nc nativeCall) {
 	r = s.observe(r)
 	c := &call{id: newCallID(), start: time.Now(), endpoint: r.URL.Path, keyHash: keyHash(r)}
 	defer s.finish(r, c)
 	w.Header().Set("x-litellm-call-id", c.id)
 
-	kind := llm.KindMessages
-	if modelID == "" {
-		kind = llm.KindCountTokens
-	}
 	body, lerr := s.readBody(w, r)
+	if lerr == nil && nc.unwrap != nil {
+		body, lerr = nc.unwrap(body)
+	}
 	var bodyBetas []string
 	if lerr == nil {
-		body, bodyBetas, lerr = s.nativeBody(body, modelID, stream)
+		body, bodyBetas, lerr = s.nativeBody(body, nc.model, nc.stream)
 	}
 	if lerr == nil {
-		c.req, lerr = parseMessagesRequest(body, kind, r.Header)
+		c.req, lerr = parseMessagesRequest(body, nc.kind, r.Header)
 	}
 	if lerr != nil {
 		c.fail(lerr)
@@ -116,13 +133,51 @@ func (s *Server) serveNative(w http.ResponseWriter, r *http.Request, modelID str
 		return
 	}
 	if res.Stream != nil {
+		enc := nc.enc
 		if enc == nil {
 			enc = anthropicSSE{}
 		}
 		s.writeStream(ctx, w, c, res.Stream, enc)
 		return
 	}
-	s.writeResponse(w, c, res.Response)
+	resp := res.Response
+	if nc.answer != nil && resp.Status < 300 {
+		shaped := *resp
+		shaped.Body = nc.answer(resp.Body)
+		resp = &shaped
+	}
+	s.writeResponse(w, c, resp)
+}
+
+// handleBedrockCount serves CountTokens: {"input":{"invokeModel":{"body":
+// <base64 InvokeModel body>}}} answered {"inputTokens":N}.
+func (s *Server) handleBedrockCount(w http.ResponseWriter, r *http.Request) {
+	s.serveNative(w, r, nativeCall{model: r.PathValue("model"), kind: llm.KindCountTokens,
+		unwrap: unwrapBedrockCount, answer: bedrockCountAnswer})
+}
+
+func unwrapBedrockCount(body []byte) ([]byte, *llm.Error) {
+	bad := func(msg string) ([]byte, *llm.Error) {
+		return nil, &llm.Error{Status: 400, Type: llm.ErrInvalidRequest, Message: msg}
+	}
+	in := gjson.GetBytes(body, "input")
+	if in.Get("converse").Exists() {
+		return bad("CountTokens: only the invokeModel input is served by this gateway")
+	}
+	blob := in.Get("invokeModel.body")
+	if blob.Type != gjson.String {
+		return bad("CountTokens: input.invokeModel.body is required")
+	}
+	out, err := base64.StdEncoding.DecodeString(blob.Str)
+	if err != nil {
+		return bad("CountTokens: input.invokeModel.body is not base64")
+	}
+	return out, nil
+}
+
+// bedrockCountAnswer turns {"input_tokens":N} into Bedrock's {"inputTokens":N}.
+func bedrockCountAnswer(body []byte) []byte {
+	return append(strconv.AppendInt([]byte(`{"inputTokens":`), gjson.GetBytes(body, "input_tokens").Int(), 10), '}')
 }
 
 // nativeBody turns a cloud-shaped body into an Anthropic one: no
