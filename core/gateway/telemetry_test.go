@@ -140,7 +140,7 @@ general_settings:
 		if strings.HasPrefix(name, "label_values") {
 			continue
 		}
-		base := strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum")
+		base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")
 		if fams[name] == nil && fams[base] == nil {
 			t.Errorf("grafana.json queries %s, which /metrics does not serve", name)
 		}

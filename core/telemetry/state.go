@@ -110,5 +110,8 @@ func (t *Telemetry) ObserveSpend(stats func() spend.Stats) error {
 func (t *Telemetry) CredentialsFailed(d config.Deployment) func(error) {
 	set := metric.WithAttributeSet(attribute.NewSet(requestModel.String(d.ModelName), deploymentKey.String(d.ID),
 		genAISystem.String(system(d.Params.Provider))))
+	// Zero from the start, so the series exists before the first failure
+	// (rate() and increase() need it).
+	t.inst.credFailures.Add(context.Background(), 0, set)
 	return func(error) { t.inst.credFailures.Add(context.Background(), 1, set) }
 }
