@@ -237,3 +237,32 @@ func TestMetricsPerKeyAndStateStore(t *testing.T) {
 		}
 	}
 }
+
+// Each conversation pinned to a deployment shows in
+// gateway_deployment_session_pins.
+func TestMetricsSessionPins(t *testing.T) {
+	gw := startGateway(t, `
+model_list:
+  - model_name: claude-sonnet
+    litellm_params: {model: simulated/a, output_tokens: 2}
+    model_info: {id: dep-a}
+  - model_name: claude-sonnet
+    litellm_params: {model: simulated/b, output_tokens: 2}
+    model_info: {id: dep-b}
+router_settings: {session_affinity: true}
+general_settings:
+  master_key: os.environ/MASTER
+`, gateway.Options{})
+	for _, session := range []string{"s1", "s2", "s3", "s1"} {
+		resp := post(t, gw.URL+"/v1/messages", simpleBody, map[string]string{"x-claude-code-session-id": session})
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("session %s: %d", session, resp.StatusCode)
+		}
+	}
+	fams := scrape(t, gw.URL, true)
+	if n, ok := value(fams, "gateway_deployment_session_pins", map[string]string{"gen_ai_request_model": "claude-sonnet"}); !ok || n != 3 {
+		t.Errorf("session pins = %v (found %v), want 3", n, ok)
+	}
+}

@@ -105,6 +105,20 @@ func (a *affinity) lookup(k pinKey, now int64) (*member, bool) {
 	return p.m, check
 }
 
+// pinned counts this instance's live session pins per member (for
+// metrics; it walks the map, so only collection calls it).
+func (a *affinity) pinned(now int64) map[*member]int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[*member]int64{}
+	for _, p := range a.pins {
+		if p.m != nil && p.expires > now {
+			out[p.m]++
+		}
+	}
+	return out
+}
+
 // pinRetry is how soon an unanswered Store read for a pin is repeated.
 const pinRetry = 10 * time.Second
 

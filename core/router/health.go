@@ -28,6 +28,9 @@ type DeploymentHealth struct {
 	TPM     int64 `json:"tpm,omitempty"`
 	RPMUsed int64 `json:"rpm_used,omitempty"`
 	TPMUsed int64 `json:"tpm_used,omitempty"`
+	// SessionPins counts the conversations this instance has pinned to the
+	// deployment (session affinity).
+	SessionPins int64 `json:"session_pins,omitempty"`
 	// LatencyMillis is the recent time to first token (EWMA), if measured.
 	LatencyMillis float64 `json:"latency_ms,omitempty"`
 	// Learned lists what the upstream refused by name and this process now
@@ -45,6 +48,7 @@ func (r *Router) Health(ctx context.Context) []DeploymentHealth {
 	now := r.now().UnixNano()
 	minute := minuteOf(now)
 	out := make([]DeploymentHealth, 0, len(r.all))
+	pins := r.aff.pinned(now)
 	for _, m := range r.all {
 		d := m.d
 		h := DeploymentHealth{
@@ -52,6 +56,7 @@ func (r *Router) Health(ctx context.Context) []DeploymentHealth {
 			Provider: d.Config.Params.Provider, APIBase: d.Provider.Endpoint(), Region: d.Region(),
 			Order: d.Config.Params.Order, Healthy: true, InFlight: m.inFlight.Load(),
 			RPM: m.rpm, TPM: m.tpm, RPMUsed: m.rpmIn(minute), TPMUsed: m.tpmIn(minute),
+			SessionPins: pins[m],
 		}
 		if until, cooling := m.cooledUntil(now); cooling {
 			h.Healthy = false

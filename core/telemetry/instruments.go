@@ -67,6 +67,7 @@ func (in *instruments) observeRouter(m metric.Meter, rt *router.Router, sets *se
 	rpmLimit := gauge("gateway.deployment.rpm.limit", "{request}", "The deployment's rpm limit (0: none).")
 	tpmUsed := gauge("gateway.deployment.tpm.used", "{token}", "Tokens in the current minute's window (where counted).")
 	tpmLimit := gauge("gateway.deployment.tpm.limit", "{token}", "The deployment's tpm limit (0: none).")
+	pins := gauge("gateway.deployment.session_pins", "{session}", "Conversations this instance has pinned to the deployment (session affinity).")
 	_, err := m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		for _, h := range rt.Health(ctx) {
 			set := metric.WithAttributeSet(attribute.NewSet(requestModel.String(h.Group), deploymentKey.String(h.ID),
@@ -81,9 +82,10 @@ func (in *instruments) observeRouter(m metric.Meter, rt *router.Router, sets *se
 			o.ObserveInt64(rpmLimit, h.RPM, set)
 			o.ObserveInt64(tpmUsed, h.TPMUsed, set)
 			o.ObserveInt64(tpmLimit, h.TPM, set)
+			o.ObserveInt64(pins, h.SessionPins, set)
 		}
 		return nil
-	}, cooling, inFlight, rpmUsed, rpmLimit, tpmUsed, tpmLimit)
+	}, cooling, inFlight, rpmUsed, rpmLimit, tpmUsed, tpmLimit, pins)
 	return err
 }
 
