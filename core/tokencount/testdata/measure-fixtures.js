@@ -1,3 +1,6 @@
+// Regenerates testdata/claude-tokenizer-counts.json (see tokencount_test.go):
+//   npm install @anthropic-ai/tokenizer@0.0.4 && node measure-fixtures.js > claude-tokenizer-counts.json
+// measure-fixtures reads ../shared/claude-code-requests from /work/shared.
 const { countTokens } = require('@anthropic-ai/tokenizer');
 const fs = require('fs');
 const dir = '/work/shared/claude-code-requests/';

@@ -1,3 +1,5 @@
+// Regenerates testdata/claude-tokenizer-samples.json (see tokencount_test.go):
+//   npm install @anthropic-ai/tokenizer@0.0.4 && node measure-samples.js > claude-tokenizer-samples.json
 const { countTokens } = require('@anthropic-ai/tokenizer');
 const samples = {
   "japanese": "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。何でも薄暗いじめじめした所でニャーニャー泣いていた事だけは記憶している。",
