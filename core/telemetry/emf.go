@@ -77,6 +77,13 @@ func (e *emfWriter) write(c server.Call, requestID, group, deployment, status st
 		b = append(b, `,"error_type":`...)
 		b = jsonstr.Append(b, c.ErrorType)
 	}
+	// Who called (virtual keys): Logs Insights groups spend by these.
+	for _, kv := range [3][2]string{{"key_alias", c.KeyAlias}, {"user", c.UserID}, {"team_id", c.TeamID}} {
+		if kv[1] != "" {
+			b = append(append(append(b, `,"`...), kv[0]...), `":`...)
+			b = jsonstr.Append(b, kv[1])
+		}
+	}
 	b = append(b, "}\n"...)
 	e.buf = b
 	_, _ = e.w.Write(b)

@@ -43,6 +43,7 @@ func TestEMFLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	ok, failed := call(), call()
+	ok.KeyAlias, ok.TeamID = "bob-laptop", "platform"
 	failed.Status, failed.ErrorType, failed.DeploymentID, failed.ModelGroup = 429, "rate_limit_error", "", "with \"quotes\""
 	// On Lambda the request's context carries the invocation id.
 	tel.Finish(logging.WithRequestID(context.Background(), "8f5a0c1e-7b1e-4f0c-9d3a-2f1e0b9c8a7d"), ok)
@@ -82,7 +83,7 @@ func TestEMFLines(t *testing.T) {
 			t.Errorf("failed request's line: %s", sc.Bytes())
 		}
 		if n == 1 && (line["OutputTokens"] != 20.0 || line["Duration"] != 1000.0 || line["level"] != "INFO" ||
-			line["requestId"] != "8f5a0c1e-7b1e-4f0c-9d3a-2f1e0b9c8a7d") {
+			line["requestId"] != "8f5a0c1e-7b1e-4f0c-9d3a-2f1e0b9c8a7d" || line["key_alias"] != "bob-laptop" || line["team_id"] != "platform") {
 			t.Errorf("served request's line: %s", sc.Bytes())
 		}
 	}
