@@ -28,6 +28,11 @@ type SSOSettings struct {
 	AllowedEmails       []string
 	// GroupsClaim names the ID token claim holding the user's groups.
 	GroupsClaim string
+	// AdminGroups and AdminEmails name the signed-in users who may call the
+	// admin routes (/key/*, /user/*, /team/*, /spend/*...) with their SSO
+	// token, as the master key does; empty: nobody through SSO.
+	AdminGroups []string
+	AdminEmails []string
 	// AccessTokenTTL is an access token's lifetime (default 1h, 1m..24h).
 	AccessTokenTTL time.Duration
 	// RefreshTokenTTL bounds a sign-in's life: refreshes stop working after
@@ -113,6 +118,8 @@ func parseSSO(g *section) *SSOSettings {
 	}
 	out.AllowedEmailDomains = lower(optStrings(s, "allowed_email_domains"))
 	out.AllowedEmails = lower(optStrings(s, "allowed_emails"))
+	out.AdminGroups = optStrings(s, "admin_groups")
+	out.AdminEmails = lower(optStrings(s, "admin_emails"))
 	out.AccessTokenTTL = duration(s, "access_token_ttl", time.Hour, time.Minute, 24*time.Hour)
 	out.RefreshTokenTTL = duration(s, "refresh_token_ttl", 30*24*time.Hour, time.Hour, 365*24*time.Hour)
 	out.DeviceCodeTTL = duration(s, "device_code_ttl", 10*time.Minute, time.Minute, time.Hour)

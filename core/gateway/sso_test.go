@@ -77,6 +77,7 @@ general_settings:
     client_id: gateway
     client_secret: os.environ/SSO_SECRET
     allowed_email_domains: [example.com]
+    admin_groups: [platform-admins]
     managed_settings:
       env: {CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY: "1"}
     groups:
@@ -195,6 +196,7 @@ var (
 	ssoAlice = oidctest.User{Sub: "alice", Email: "alice@example.com", EmailVerified: true, Groups: []string{"eng"}}
 	ssoBob   = oidctest.User{Sub: "bob", Email: "bob@example.com", EmailVerified: true, Groups: []string{"interns"}}
 	ssoCarol = oidctest.User{Sub: "carol", Email: "carol@example.com", EmailVerified: true, Groups: []string{"interns"}}
+	ssoDave  = oidctest.User{Sub: "dave", Email: "dave@example.com", EmailVerified: true, Groups: []string{"eng", "platform-admins"}}
 )
 
 // TestSSOBearerPolicy: SSO users get their groups' model access and shared
@@ -244,9 +246,23 @@ func TestSSOBearerPolicy(t *testing.T) {
 	if code, _, out := call(t, "POST", g.URL+"/v1/messages", secret, message("claude-haiku-4-5")); code != 200 {
 		t.Errorf("virtual key: %d %s", code, out)
 	}
-	// Admin routes stay closed to SSO users.
-	if code, _, _ := call(t, "POST", g.URL+"/sso/user/revoke", alice, `{"sub":"bob"}`); code != 401 {
-		t.Errorf("SSO user on an admin route: %d, want 401", code)
+	// Admin routes stay closed to SSO users outside sso.admin_groups (and to
+	// virtual keys); a signed-in admin calls them as the master key does.
+	if code, _, _ := call(t, "POST", g.URL+"/sso/user/revoke", alice, `{"sub":"bob"}`); code != 403 {
+		t.Errorf("SSO user on an admin route: %d, want 403", code)
+	}
+	if code, _, _ := call(t, "GET", g.URL+"/key/list", secret, ""); code != 403 {
+		t.Errorf("virtual key on an admin route: %d, want 403", code)
+	}
+	if code, _, _ := call(t, "GET", g.URL+"/key/list", "cgwat.forged.forged", ""); code != 401 {
+		t.Errorf("forged token on an admin route: %d, want 401", code)
+	}
+	dave, _ := deviceLogin(t, g.URL, g.idp, ssoDave)
+	if code, _, out := call(t, "GET", g.URL+"/key/list", dave, ""); code != 200 || !strings.Contains(out, "keys") {
+		t.Errorf("SSO admin on /key/list: %d %s", code, out)
+	}
+	if code, _, out := call(t, "POST", g.URL+"/key/generate", dave, `{"models":["claude-haiku-4-5"]}`); code != 200 || !strings.Contains(out, `"key":"sk-`) {
+		t.Errorf("SSO admin on /key/generate: %d %s", code, out)
 	}
 	if code, _, out := call(t, "POST", g.URL+"/sso/user/revoke", masterKey, `{"sub":"bob"}`); code != 200 {
 		t.Fatalf("revoke bob: %d %s", code, out)

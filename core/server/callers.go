@@ -65,15 +65,38 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// adminOnly admits the master key alone: admin routes (keys, spend of
-// everyone) are never open to virtual keys.
+// AdminCaller is a Caller that may be an admin identity (a user signed in
+// through SSO in an admin group): such a caller passes adminOnly as the
+// master key does. Virtual keys never are.
+type AdminCaller interface {
+	Caller
+	IsAdmin() bool
+}
+
+// adminOnly admits the master key and admin identities: admin routes (keys,
+// spend of everyone) are never open to virtual keys. A credential that is
+// valid but not an admin's gets 403; anything else 401.
 func (s *Server) adminOnly(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.hasKey && !s.isMaster(r) {
+		if !s.hasKey || s.isMaster(r) {
+			h(w, r)
+			return
+		}
+		key := clientKey(r)
+		if s.opts.Admit == nil || key == "" {
 			s.writeError(w, r, &llm.Error{Status: 401, Type: llm.ErrAuthentication, Message: "this route needs the master key"})
 			return
 		}
-		h(w, r)
+		c, e := s.opts.Admit(r.Context(), key)
+		if e != nil {
+			s.writeError(w, r, &llm.Error{Status: 401, Type: llm.ErrAuthentication, Message: "this route needs the master key or an admin's sign-in"})
+			return
+		}
+		if a, ok := c.(AdminCaller); !ok || !a.IsAdmin() {
+			s.writeError(w, r, &llm.Error{Status: 403, Type: llm.ErrPermission, Message: "this route needs the master key or an admin's sign-in"})
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
 	}
 }
 

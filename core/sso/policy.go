@@ -23,6 +23,7 @@ type Caller struct {
 	parts   []*identity.Caller
 	begun   int
 	primary *identity.Caller
+	admin   bool
 }
 
 // Admit verifies an access token and builds the user's Caller.
@@ -31,7 +32,7 @@ func (s *Service) Admit(ctx context.Context, token string) (*Caller, *llm.Error)
 	if e != nil {
 		return nil, e
 	}
-	c := &Caller{sess: sess, models: s.rules.get(s, sess.Groups)}
+	c := &Caller{sess: sess, models: s.rules.get(s, sess.Groups), admin: s.isAdmin(sess)}
 	if s.prin == nil {
 		return c, nil
 	}
@@ -60,6 +61,12 @@ func (s *Service) Admit(ctx context.Context, token string) (*Caller, *llm.Error)
 
 // Session is who the caller is.
 func (c *Caller) Session() *Session { return c.sess }
+
+// IsAdmin reports whether the signed-in user may call the admin routes:
+// their email is in sso.admin_emails or one of their groups in
+// sso.admin_groups. Read at every request, so a config change or a group
+// removed at the IdP (seen at the next refresh) takes effect.
+func (c *Caller) IsAdmin() bool { return c.admin }
 
 // AllowsModel applies the model rule (groups' models, sso.user.models and
 // the managed settings' availableModels, which the gateway enforces too).
@@ -248,4 +255,16 @@ func (r modelRule) String() string {
 		parts[i] = strings.Join(l, ", ")
 	}
 	return strings.Join(parts, " and ")
+}
+
+func (s *Service) isAdmin(sess *Session) bool {
+	if sess.Email != "" && slices.Contains(s.cfg.AdminEmails, strings.ToLower(sess.Email)) {
+		return true
+	}
+	for _, g := range sess.Groups {
+		if slices.Contains(s.cfg.AdminGroups, g) {
+			return true
+		}
+	}
+	return false
 }
