@@ -51,7 +51,8 @@ FUZZ_TARGETS := \
 	./core/providers/bedrock:FuzzEventStreamDecode \
 	./core/openai:FuzzTranslateRequest \
 	./core/openai:FuzzTranslateResponse \
-	./core/config:FuzzParse
+	./core/config:FuzzParse \
+	./core/identity/keyadmin:FuzzKeyRoutes
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
