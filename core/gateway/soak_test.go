@@ -33,6 +33,8 @@ var soakFaults = []faultinject.Spec{
 	{Fault: faultinject.NotSSE}, {Fault: faultinject.NotJSON}, {Fault: faultinject.NotJSONLate},
 }
 
+const soakTimeout = 5 * time.Second
+
 // A bounded soak (SOAK_DURATION, 20 s by default) through the HTTP server:
 // many concurrent streams and whole answers over two deployments that
 // fail at random and one that never does, with clients that hang up at
@@ -74,8 +76,11 @@ func TestSoak(t *testing.T) {
 	for i, u := range ups {
 		fmt.Fprintf(&yaml, "  - model_name: claude-sonnet\n    litellm_params: {model: anthropic/claude-sonnet-4-5, api_key: os.environ/UPSTREAM_KEY, api_base: %q}\n    model_info: {id: d%d}\n", u.URL, i)
 	}
+	// Timeouts far above the healthy deployment's answer time even on a
+	// loaded machine (make test runs packages side by side under -race): a
+	// healthy deployment that times out four times a minute cools down too.
 	fmt.Fprintf(&yaml, "router_settings: {timeout: %g, stream_timeout: %g, cooldown_time: 1}\ngeneral_settings:\n  master_key: os.environ/MASTER\n",
-		faultTimeout.Seconds(), faultTimeout.Seconds())
+		soakTimeout.Seconds(), soakTimeout.Seconds())
 	gw := buildGateway(t, yaml.String(), gateway.Options{})
 	srv := httptest.NewServer(gw)
 	t.Cleanup(func() { srv.Close(); gw.Close(context.Background()) })
@@ -169,7 +174,7 @@ type soakResult struct {
 // soakOne sends one request and checks its answer like the fault matrix
 // does; hangUp drops the stream after its first few events.
 func soakOne(c *http.Client, base string, stream, hangUp bool) soakResult {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*soakTimeout)
 	defer cancel()
 	body := strings.Replace(simpleBody, `"stream":true`, fmt.Sprintf(`"stream":%v`, stream), 1)
 	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/messages", strings.NewReader(body))
