@@ -15,7 +15,7 @@ IMAGE_TAR     ?= bin/gateway-image.tar
 BUNDLE_CONFIG ?= $(firstword $(wildcard config.yaml) config.example.yaml)
 LAMBDA_FLAGS  := -tags lambda.norpc -trimpath -ldflags="-s -w"
 
-.PHONY: all build run test fmt-check vet unit bench bench-go bench-load clean \
+.PHONY: all build run test fmt-check vet unit fuzz bench bench-go bench-load clean \
 	lambda lambda-local build-GatewayFunction image deploy-aws deploy-gcp smoke-claude-code
 
 all: build
@@ -26,7 +26,7 @@ build:
 run:
 	PORT=$(PORT) $(GO) run ./functions/cloudrun -config $(CONFIG)
 
-test: fmt-check vet unit
+test: fmt-check vet unit fuzz
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -40,6 +40,28 @@ vet:
 unit:
 	CLAUDE_CODE_BIN=$$(bash scripts/claude-code-cli.sh) OIDC_OP_BIN=$$(bash scripts/oidc-provider.sh) \
 		bash scripts/test-services.sh $(GO) test -race -count=1 $(PKGS)
+
+# Each fuzz target runs for FUZZTIME beyond its checked-in seeds (which
+# `unit` already runs as tests); a failure leaves its input under the
+# package's testdata/fuzz for `go test -run` to replay.
+FUZZTIME ?= 3s
+FUZZ_TARGETS := \
+	./core/server:FuzzParseMessagesRequest \
+	./core/sse:FuzzReader \
+	./core/providers/bedrock:FuzzEventStreamDecode \
+	./core/openai:FuzzTranslateRequest \
+	./core/openai:FuzzTranslateResponse \
+	./core/config:FuzzParse \
+	./core/identity/keyadmin:FuzzKeyRoutes
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		log=$$(mktemp); \
+		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) $$pkg >$$log 2>&1 || { cat $$log; rm -f $$log; exit 1; }; \
+		rm -f $$log; \
+	done
 
 bench: bench-go bench-load
 

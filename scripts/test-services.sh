@@ -104,6 +104,8 @@ start_dynamodb() {
 		--createTableMs 0 --deleteTableMs 0 --updateTableMs 0
 	if wait_port "$port" 30 "$last_pid"; then
 		export DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
+		# Tests that kill and restart a private dynalite start this one.
+		export DYNALITE_CLI="$cli"
 		say "dynalite on $DYNAMODB_ENDPOINT"
 	else
 		skip DYNAMODB "dynalite did not start: $(tail -3 "$scratch/dynalite.log" | tr '\n' ' ')"

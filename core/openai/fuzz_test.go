@@ -46,3 +46,33 @@ func FuzzStreamEvent(f *testing.F) {
 		_ = tr.Finish(out)
 	})
 }
+
+// Any upstream whole answer: translation fails with an error or produces
+// valid JSON of a chat.completion with one choice; it never panics.
+func FuzzTranslateResponse(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":2}}`,
+		`{"id":"msg_1","type":"message","content":[{"type":"thinking","thinking":"t","signature":"s"},{"type":"tool_use","id":"t1","name":"f","input":{"a":[1,{}]}}],"stop_reason":"tool_use","usage":{"input_tokens":3,"cache_read_input_tokens":5,"cache_creation_input_tokens":1,"output_tokens":2}}`,
+		`{"type":"error","error":{"type":"api_error","message":"x"}}`,
+		`{"content":"not a list","usage":null}`,
+		`{"content":[{"type":"text","text":1},{"type":"tool_use","input":"{"}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		out, err := TranslateResponse(body, "m")
+		if err != nil {
+			return
+		}
+		if !json.Valid(out) {
+			t.Fatalf("invalid JSON out of %s:\n%s", body, out)
+		}
+		var cc struct {
+			Object  string
+			Choices []json.RawMessage
+		}
+		if json.Unmarshal(out, &cc) != nil || cc.Object != "chat.completion" || len(cc.Choices) != 1 {
+			t.Fatalf("not a chat.completion: %s", out)
+		}
+	})
+}

@@ -2,6 +2,8 @@ package router
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -94,6 +96,7 @@ func (r *Router) try(ctx context.Context, m *member, req *llm.Request) (attempt,
 		// Still silent after commitAfter: hand the stream on; the attempt
 		// timer keeps running until its first event (late.Next stops it).
 		late.stop, late.cancel = stop, cancel
+		late.idle = newIdleLimit(r.attemptTimeout(m, true), cancel)
 		return attempt{stream: late, status: 200}, nil
 	}
 	// stop reports false when the timer already fired: then the attempt has
@@ -121,7 +124,57 @@ func (r *Router) try(ctx context.Context, m *member, req *llm.Request) (attempt,
 		cancel(nil)
 		return attempt{}, llm.ErrorFromEvent(first.Data)
 	}
-	return attempt{stream: &peeked{Stream: s, first: first, has: true, cancel: cancel}, status: 200}, nil
+	idle := newIdleLimit(r.attemptTimeout(m, true), cancel)
+	return attempt{stream: &peeked{Stream: s, first: first, has: true, cancel: cancel, idle: idle}, status: 200}, nil
+}
+
+// errStreamIdle is the cause set when a stream's idle limit fires.
+var errStreamIdle = errors.New("stream idle")
+
+// idleLimit ends a stream whose upstream falls silent after its first
+// event: no event within d (stream_timeout, else timeout, read as LiteLLM's
+// timeout between chunks, never as a bound on the whole stream) cancels the
+// attempt and becomes a timeout error, which the server sends as the
+// stream's final error event. Without it a hung upstream holds the client
+// (kept alive by pings) and the connection forever. One timer per stream,
+// reset per event: no allocation on the event path.
+type idleLimit struct {
+	d      time.Duration
+	t      *time.Timer
+	cancel context.CancelCauseFunc
+}
+
+// newIdleLimit returns nil (no limit) when d is zero.
+func newIdleLimit(d time.Duration, cancel context.CancelCauseFunc) *idleLimit {
+	if d <= 0 {
+		return nil
+	}
+	return &idleLimit{d: d, cancel: cancel}
+}
+
+// next reads s's next event within the limit.
+func (l *idleLimit) next(ctx context.Context, s llm.Stream) (llm.Event, error) {
+	if l == nil {
+		return checked(s.Next(ctx))
+	}
+	if l.t == nil {
+		l.t = time.AfterFunc(l.d, func() { l.cancel(errStreamIdle) })
+	} else {
+		l.t.Reset(l.d)
+	}
+	ev, err := s.Next(ctx)
+	if !l.t.Stop() && ctx.Err() == nil {
+		// Fired: the attempt is (being) cancelled, whatever this read got.
+		return llm.Event{}, &llm.Error{Status: 504, Type: llm.ErrTimeout,
+			Message: fmt.Sprintf("upstream sent no event for %s (stream_timeout)", l.d)}
+	}
+	return checked(ev, err)
+}
+
+func (l *idleLimit) stop() {
+	if l != nil && l.t != nil {
+		l.t.Stop()
+	}
 }
 
 // peeked replays an already-read first event, then reads on. Close also
@@ -131,6 +184,7 @@ type peeked struct {
 	first  llm.Event
 	has    bool
 	cancel context.CancelCauseFunc
+	idle   *idleLimit
 	once   sync.Once
 }
 
@@ -139,7 +193,7 @@ func (p *peeked) Next(ctx context.Context) (llm.Event, error) {
 		p.has = false
 		return p.first, nil
 	}
-	return checked(p.Stream.Next(ctx))
+	return p.idle.next(ctx, p.Stream)
 }
 
 // checked passes on a well-formed event; one whose data is not JSON becomes
@@ -153,6 +207,7 @@ func checked(ev llm.Event, err error) (llm.Event, error) {
 }
 
 func (p *peeked) Close() error {
+	p.idle.stop()
 	err := p.Stream.Close()
 	p.once.Do(func() { p.cancel(nil) })
 	return err
@@ -209,12 +264,13 @@ type lateStream struct {
 	done   bool
 	stop   func() bool
 	cancel context.CancelCauseFunc
+	idle   *idleLimit
 	once   sync.Once
 }
 
 func (l *lateStream) Next(ctx context.Context) (llm.Event, error) {
 	if l.done {
-		return checked(l.Stream.Next(ctx))
+		return l.idle.next(ctx, l.Stream)
 	}
 	var f firstRead
 	select {
@@ -235,6 +291,7 @@ func (l *lateStream) Next(ctx context.Context) (llm.Event, error) {
 }
 
 func (l *lateStream) Close() error {
+	l.idle.stop()
 	err := l.Stream.Close()
 	l.once.Do(func() { l.cancel(nil) })
 	return err

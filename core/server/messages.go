@@ -172,7 +172,42 @@ func ambiguousBody(body []byte) string {
 	if !utf8.Valid(body) {
 		return "request body is not valid UTF-8"
 	}
+	if nestedDeeperThan(body, maxNesting) {
+		return "request body nests arrays and objects deeper than " + strconv.Itoa(maxNesting) + " levels"
+	}
 	return ""
+}
+
+// maxNesting bounds how deep arrays and objects nest in a request body. No
+// real request comes near it (tool schemas nest a few dozen levels), and
+// upstream parsers meet deeper documents differently (a recursion limit, a
+// stack overflow, a 500), so the gateway refuses them alike, and first.
+const maxNesting = 256
+
+// nestedDeeperThan reports whether JSON body opens more than limit arrays
+// and objects at once, in one pass over the bytes (strings skipped).
+func nestedDeeperThan(body []byte, limit int) bool {
+	depth, inString := 0, false
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		switch {
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			if depth++; depth > limit {
+				return true
+			}
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return false
 }
 
 // keySet tells whether an object's key was seen before. A duplicate

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/claude-gateway/claude-gateway/core/identity"
 )
@@ -413,6 +414,12 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		badRequest(w, "reading body: "+err.Error())
+		return false
+	}
+	if !utf8.Valid(body) {
+		// encoding/json would replace the bytes: the stored alias or
+		// model name would differ from what the admin sent.
+		badRequest(w, "request body is not valid UTF-8")
 		return false
 	}
 	d := json.NewDecoder(bytes.NewReader(body))

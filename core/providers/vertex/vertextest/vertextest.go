@@ -173,6 +173,7 @@ type Server struct {
 	metadataScope []string
 	subjectToken  string
 	idAudiences   []string
+	tokenDown     bool
 
 	// Workload Identity Federation from AWS (federation.go).
 	authBase         string
@@ -189,6 +190,14 @@ type Server struct {
 	idKeyOnce sync.Once
 	idKey     *rsa.PrivateKey
 	idKeyID   string
+}
+
+// TokenOutage makes the token endpoint answer 503 while down is true (an
+// outage of Google's token service at refresh time).
+func (s *Server) TokenOutage(down bool) {
+	s.mu.Lock()
+	s.tokenDown = down
+	s.mu.Unlock()
 }
 
 // NewServer starts a fake; it is closed by t.Cleanup.
@@ -387,6 +396,13 @@ func (s *Server) serveAuth(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.URL.Path != "/token" || r.Method != http.MethodPost {
 		http.NotFound(w, r)
+		return
+	}
+	s.mu.Lock()
+	down := s.tokenDown
+	s.mu.Unlock()
+	if down {
+		http.Error(w, "token service unavailable", http.StatusServiceUnavailable)
 		return
 	}
 	if err := r.ParseForm(); err != nil {
