@@ -248,11 +248,11 @@ func TestSSOBearerPolicy(t *testing.T) {
 	}
 	// Admin routes stay closed to SSO users outside sso.admin_groups (and to
 	// virtual keys); a signed-in admin calls them as the master key does.
-	if code, _, _ := call(t, "POST", g.URL+"/sso/user/revoke", alice, `{"sub":"bob"}`); code != 403 {
-		t.Errorf("SSO user on an admin route: %d, want 403", code)
+	if code, _, _ := call(t, "POST", g.URL+"/sso/user/revoke", alice, `{"sub":"bob"}`); code != 401 {
+		t.Errorf("SSO user on an admin route: %d, want 401", code)
 	}
-	if code, _, _ := call(t, "GET", g.URL+"/key/list", secret, ""); code != 403 {
-		t.Errorf("virtual key on an admin route: %d, want 403", code)
+	if code, _, _ := call(t, "GET", g.URL+"/key/list", secret, ""); code != 401 {
+		t.Errorf("virtual key on an admin route: %d, want 401", code)
 	}
 	if code, _, _ := call(t, "GET", g.URL+"/key/list", "cgwat.forged.forged", ""); code != 401 {
 		t.Errorf("forged token on an admin route: %d, want 401", code)

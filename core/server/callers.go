@@ -74,8 +74,9 @@ type AdminCaller interface {
 }
 
 // adminOnly admits the master key and admin identities: admin routes (keys,
-// spend of everyone) are never open to virtual keys. A credential that is
-// valid but not an admin's gets 403; anything else 401.
+// spend of everyone) are never open to virtual keys. Every other credential
+// gets 401, valid or not, as LiteLLM answers a non-admin key on its admin
+// routes (its scripts read 401 as "not an admin key").
 func (s *Server) adminOnly(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !s.hasKey || s.isMaster(r) {
@@ -93,7 +94,7 @@ func (s *Server) adminOnly(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		if a, ok := c.(AdminCaller); !ok || !a.IsAdmin() {
-			s.writeError(w, r, &llm.Error{Status: 403, Type: llm.ErrPermission, Message: "this route needs the master key or an admin's sign-in"})
+			s.writeError(w, r, &llm.Error{Status: 401, Type: llm.ErrAuthentication, Message: "this route needs the master key or an admin's sign-in"})
 			return
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
