@@ -68,8 +68,8 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 func unambiguousChat(body []byte) *llm.Error {
 	msg := ambiguousBody(body)
 	if msg == "" && gjson.ValidBytes(body) {
-		if k := duplicateKey(gjson.ParseBytes(body)); k != "" {
-			msg = k + ": key given more than once in the request body"
+		if k, dup := duplicateKey(gjson.ParseBytes(body)); dup {
+			msg = keyName(k) + ": key given more than once in the request body"
 		}
 	}
 	if msg == "" {

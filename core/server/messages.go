@@ -83,10 +83,10 @@ func parseMessagesRequest(body []byte, kind llm.Kind, h http.Header) (*llm.Reque
 	// One pass over the top-level keys picks the few fields the gateway reads.
 	var model, messages, maxTokens, stream, metadata gjson.Result
 	var seen keySet
-	dup := ""
+	dup, dupFound := "", false
 	root.ForEach(func(k, v gjson.Result) bool {
 		if !seen.add(k.Str) {
-			dup = k.Str
+			dup, dupFound = k.Str, true
 			return false
 		}
 		switch k.Str {
@@ -104,8 +104,8 @@ func parseMessagesRequest(body []byte, kind llm.Kind, h http.Header) (*llm.Reque
 		return true
 	})
 	switch {
-	case dup != "":
-		return nil, bad(dup + ": key given more than once in the request body")
+	case dupFound:
+		return nil, bad(keyName(dup) + ": key given more than once in the request body")
 	case !model.Exists():
 		return nil, bad("model: Field required")
 	case model.Type != gjson.String || model.Str == "":
@@ -248,17 +248,25 @@ func (s *keySet) add(k string) bool {
 	return true
 }
 
-// duplicateKey returns the first key obj gives twice ("" if none).
-func duplicateKey(obj gjson.Result) string {
+// keyName names a key in an error message: as it is, or `""` if empty.
+func keyName(k string) string {
+	if k == "" {
+		return `""`
+	}
+	return k
+}
+
+// duplicateKey returns the first key obj gives twice; ok is false if none
+// (the key itself may be "", which is a key like any other).
+func duplicateKey(obj gjson.Result) (key string, ok bool) {
 	var seen keySet
-	dup := ""
 	obj.ForEach(func(k, _ gjson.Result) bool {
 		if !seen.add(k.Str) {
-			dup = k.Str
+			key, ok = k.Str, true
 		}
-		return dup == ""
+		return !ok
 	})
-	return dup
+	return key, ok
 }
 
 func (s *Server) serveAnthropic(w http.ResponseWriter, r *http.Request, kind llm.Kind) {
