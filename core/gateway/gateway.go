@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/config"
+	"github.com/claude-gateway/claude-gateway/core/console"
 	"github.com/claude-gateway/claude-gateway/core/identity"
 	"github.com/claude-gateway/claude-gateway/core/identity/keyadmin"
 	"github.com/claude-gateway/claude-gateway/core/llm"
@@ -187,12 +188,25 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 			return out
 		},
 	})
-	g.Handler, g.Router = srv, rt
+	ui := console.New(console.Options{MasterKey: cfg.MasterKey(), Spend: state.Spend, Admin: admin,
+		Keys: keys.Repo(), Health: rt.Health, Logger: log})
+	g.Handler, g.Router = withConsole(srv, ui), rt
 	if signIn != nil {
-		g.Handler = signIn.handler(srv)
+		g.Handler = signIn.handler(g.Handler)
 	}
 	log.Info("state store", "backend", state.Backend)
 	return g, nil
+}
+
+// withConsole serves the web console under /ui and everything else from the API server.
+func withConsole(api, ui http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == console.Prefix || strings.HasPrefix(r.URL.Path, console.Prefix+"/") {
+			ui.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 }
 
 // credFailed hears of the deployment's credential failures (metrics).
