@@ -57,8 +57,19 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"signed_out": true})
 }
 
+// sessionInfo answers the page's first question, "am I signed in?", with
+// 200 either way ({"role": ""} when not), so a first visit logs no error.
 func (c *Console) sessionInfo(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, c.describe(r, sessionFrom(r.Context())))
+	ss, ok := c.session(r)
+	if ok && ss.Role == roleKey && !c.keyActive(r.Context(), ss.KeyHash) {
+		ok = false
+		http.SetCookie(w, sessionCookie("", time.Time{}))
+	}
+	if !ok {
+		writeJSON(w, http.StatusOK, map[string]any{"role": ""})
+		return
+	}
+	writeJSON(w, http.StatusOK, c.describe(r, ss))
 }
 
 // describe is what the page learns about its session: the role, the CSRF

@@ -95,7 +95,7 @@ func New(o Options) *Console {
 	m.HandleFunc("GET "+Prefix+"/assets/{file...}", c.assets.serve)
 	m.HandleFunc("POST "+Prefix+"/api/login", c.login)
 	m.HandleFunc("POST "+Prefix+"/api/logout", c.authed(false, c.logout))
-	m.HandleFunc("GET "+Prefix+"/api/session", c.authed(false, c.sessionInfo))
+	m.HandleFunc("GET "+Prefix+"/api/session", c.sessionInfo)
 	m.HandleFunc("GET "+Prefix+"/api/overview", c.authed(false, c.overview))
 	m.HandleFunc("GET "+Prefix+"/api/spend", c.authed(false, c.spendReport))
 	m.HandleFunc("GET "+Prefix+"/api/spend.csv", c.authed(false, c.spendCSV))

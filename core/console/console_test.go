@@ -189,7 +189,15 @@ func TestSessionRequired(t *testing.T) {
 	// A cookie signed for another gateway (another master key).
 	foreign := &http.Cookie{Name: cookieName, Value: newSigner("sk-other").encode(session{Role: roleAdmin, Expires: f.now.Add(time.Hour).Unix(), Nonce: "n"})}
 	expired := &http.Cookie{Name: cookieName, Value: f.c.sign.encode(session{Role: roleAdmin, Expires: f.now.Add(-time.Second).Unix(), Nonce: "n"})}
-	for _, path := range []string{"/ui/api/session", "/ui/api/overview", "/ui/api/spend", "/ui/api/logs", "/ui/api/deployments", "/ui/api/admin/key/list"} {
+	for name, ck := range map[string]*http.Cookie{"none": nil, "tampered": &tampered, "foreign": foreign, "expired": expired, "good": good} {
+		w := f.do(t, "GET", "/ui/api/session", "", ck, "")
+		var out struct{ Role, CSRF string }
+		json.Unmarshal(w.Body.Bytes(), &out)
+		if want := map[bool]string{true: roleAdmin, false: ""}[name == "good"]; w.Code != 200 || out.Role != want {
+			t.Errorf("session with %s cookie: %d role %q, want %q", name, w.Code, out.Role, want)
+		}
+	}
+	for _, path := range []string{"/ui/api/overview", "/ui/api/spend", "/ui/api/logs", "/ui/api/deployments", "/ui/api/admin/key/list"} {
 		for name, ck := range map[string]*http.Cookie{"none": nil, "tampered": &tampered, "foreign": foreign, "expired": expired} {
 			if w := f.do(t, "GET", path, "", ck, ""); w.Code != 401 {
 				t.Errorf("GET %s with %s cookie: %d, want 401", path, name, w.Code)

@@ -482,5 +482,5 @@
   });
   window.addEventListener("hashchange", route);
 
-  api("GET", "session").then(signedIn, (e) => { if (e.status !== 401) showSignin("Could not reach the gateway: " + e.message); });
+  api("GET", "session").then((s) => s.role ? signedIn(s) : showSignin(""), (e) => showSignin("Could not reach the gateway: " + e.message));
 })();
