@@ -2,7 +2,9 @@ package console
 
 import (
 	"context"
+	"errors"
 	"math"
+	goruntime "runtime"
 	"sort"
 	"sync"
 	"time"
@@ -105,6 +107,7 @@ const maxCachedBuckets = 20_000
 type bucketID struct {
 	keyHash string
 	step    time.Duration
+	groups  bool
 	start   int64
 }
 
@@ -112,48 +115,143 @@ func newRollup(s spend.Store, now func() time.Time) *rollup {
 	return &rollup{store: s, now: now, cache: map[bucketID]*bucket{}}
 }
 
+// daySlice is the step an open day is assembled from: every settled slice
+// is cached, so today's day bucket costs one slice of reading, not a day's.
+const daySlice = 15 * time.Minute
+
 // buckets returns n consecutive buckets of step from `from`, for one key's
 // records only when keyHash is set. Day steps also fill Groups.
 func (ru *rollup) buckets(ctx context.Context, keyHash string, from time.Time, step time.Duration, n int) ([]*bucket, error) {
+	return ru.get(ctx, bucketID{keyHash: keyHash, step: step, groups: step >= 24*time.Hour}, from, n)
+}
+
+func (ru *rollup) get(ctx context.Context, id bucketID, from time.Time, n int) ([]*bucket, error) {
 	out := make([]*bucket, n)
+	startOf := func(i int) time.Time { return from.Add(time.Duration(i) * id.step) }
 	ru.mu.Lock()
 	for i := range out {
-		out[i] = ru.cache[bucketID{keyHash, step, from.Add(time.Duration(i) * step).UnixNano()}]
+		k := id
+		k.start = startOf(i).UnixNano()
+		out[i] = ru.cache[k]
 	}
 	ru.mu.Unlock()
-	for i := 0; i < n; {
+	settled := ru.now().Add(-rollupGrace)
+	var missing []int
+	for i := range out {
 		if out[i] != nil {
-			i++
 			continue
 		}
-		j := i
-		for j < n && out[j] == nil {
-			j++
+		// An open day is the sum of its slices, most of them cached.
+		if id.step > daySlice && id.step%daySlice == 0 && startOf(i+1).After(settled) {
+			b, err := ru.compose(ctx, id, startOf(i))
+			if err != nil {
+				return nil, err
+			}
+			out[i] = b
+			continue
 		}
-		if err := ru.fill(ctx, keyHash, from, step, out, i, j); err != nil {
-			return nil, err
-		}
-		i = j
+		missing = append(missing, i)
+	}
+	if err := ru.fillParallel(ctx, id, from, out, missing); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
+// compose builds one bucket of id.step at start from daySlice buckets.
+func (ru *rollup) compose(ctx context.Context, id bucketID, start time.Time) (*bucket, error) {
+	sub := id
+	sub.step = daySlice
+	parts, err := ru.get(ctx, sub, start, int(id.step/daySlice))
+	if err != nil {
+		return nil, err
+	}
+	b := &bucket{}
+	groups := map[string]map[string]*spend.ReportRow{}
+	for _, p := range parts {
+		addRow(&b.Row, p.Row)
+		b.TTFT.merge(&p.TTFT)
+		for d, rows := range p.Groups {
+			if groups[d] == nil {
+				groups[d] = map[string]*spend.ReportRow{}
+			}
+			for _, r := range rows {
+				if groups[d][r.Group] == nil {
+					groups[d][r.Group] = &spend.ReportRow{Group: r.Group}
+				}
+				addRow(groups[d][r.Group], r)
+			}
+		}
+	}
+	if id.groups {
+		b.Groups = map[string][]spend.ReportRow{}
+		for d, m := range groups {
+			rows := make([]spend.ReportRow, 0, len(m))
+			for _, r := range m {
+				rows = append(rows, *r)
+			}
+			sort.Slice(rows, func(i, j int) bool { return rows[i].Group < rows[j].Group })
+			b.Groups[d] = rows
+		}
+	}
+	return b, nil
+}
+
+// maxFillers bounds how many store reads one view runs at once.
+const maxFillers = 4
+
+// fillParallel computes the missing buckets in up to maxFillers runs of
+// consecutive buckets read concurrently (a cold 30-day view reads a month of
+// records: the cores share it).
+func (ru *rollup) fillParallel(ctx context.Context, id bucketID, from time.Time, out []*bucket, missing []int) error {
+	if len(missing) == 0 {
+		return nil
+	}
+	// Runs of consecutive missing buckets, then cut into about equal chunks.
+	var runs [][2]int
+	for _, i := range missing {
+		if n := len(runs); n > 0 && runs[n-1][1] == i {
+			runs[n-1][1]++
+		} else {
+			runs = append(runs, [2]int{i, i + 1})
+		}
+	}
+	per := max(1, (len(missing)+maxFillers-1)/min(maxFillers, max(1, goruntime.GOMAXPROCS(0))))
+	var chunks [][2]int
+	for _, r := range runs {
+		for a := r[0]; a < r[1]; a += per {
+			chunks = append(chunks, [2]int{a, min(a+per, r[1])})
+		}
+	}
+	errs := make([]error, len(chunks))
+	var wg sync.WaitGroup
+	for k, c := range chunks {
+		wg.Go(func() { errs[k] = ru.fill(ctx, id, from, out, c[0], c[1]) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 // fill computes buckets [i, j) in one pass over the store's time index.
-func (ru *rollup) fill(ctx context.Context, keyHash string, from time.Time, step time.Duration, out []*bucket, i, j int) error {
+func (ru *rollup) fill(ctx context.Context, id bucketID, from time.Time, out []*bucket, i, j int) error {
+	step := id.step
 	start, end := from.Add(time.Duration(i)*step), from.Add(time.Duration(j)*step)
-	groups := step >= 24*time.Hour
 	accs := make([]map[string]*spend.Accumulator, j-i)
 	for k := i; k < j; k++ {
 		out[k] = &bucket{}
-		if groups {
+		if id.groups {
 			accs[k-i] = map[string]*spend.Accumulator{}
 			for _, d := range dimensions {
 				accs[k-i][d] = spend.NewAccumulator(spend.ReportQuery{GroupBy: d})
 			}
 		}
 	}
-	q := spend.Query{Start: start, End: end, KeyHash: keyHash, Limit: spend.MaxLimit}
-	for {
+	// Nothing has started in the future: read only up to now.
+	if now := ru.now(); end.After(now) {
+		end = now.Add(time.Nanosecond)
+	}
+	q := spend.Query{Start: start, End: end, KeyHash: id.keyHash, Limit: spend.MaxLimit}
+	for start.Before(end) {
 		page, err := ru.store.QuerySpend(ctx, q)
 		if err != nil {
 			return err
@@ -180,14 +278,16 @@ func (ru *rollup) fill(ctx context.Context, keyHash string, from time.Time, step
 		clear(ru.cache)
 	}
 	for k := i; k < j; k++ {
-		if groups {
+		if id.groups {
 			out[k].Groups = map[string][]spend.ReportRow{}
 			for d, a := range accs[k-i] {
 				out[k].Groups[d] = a.Report().Rows
 			}
 		}
 		if bEnd := from.Add(time.Duration(k+1) * step); !bEnd.After(settled) {
-			ru.cache[bucketID{keyHash, step, from.Add(time.Duration(k) * step).UnixNano()}] = out[k]
+			key := id
+			key.start = from.Add(time.Duration(k) * step).UnixNano()
+			ru.cache[key] = out[k]
 		}
 	}
 	return nil
