@@ -574,3 +574,48 @@ func TestTTFTQuantile(t *testing.T) {
 		t.Errorf("max = %v, want the overflow bin", got)
 	}
 }
+
+// Admin routes the console was given, such as LiteLLM's /team/* that
+// another package serves, are reachable under /ui/api/admin for admin
+// sessions only, with the CSRF rule on writes.
+func TestAdminRoutesForwarded(t *testing.T) {
+	f := newFixture(t)
+	var got []string
+	f.c = New(Options{MasterKey: testMaster, Spend: memoryStore(), Keys: f.repo, Now: func() time.Time { return f.now },
+		Admin: map[string]http.Handler{
+			"GET /team/list": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got = append(got, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery)
+				io.WriteString(w, `[{"team_id":"core","team_alias":"Core","max_budget":100,"spend":12.5}]`)
+			}),
+			"POST /team/new": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				b, _ := io.ReadAll(r.Body)
+				got = append(got, r.Method+" "+r.URL.Path+" "+string(b))
+				io.WriteString(w, `{"team_id":"web"}`)
+			}),
+		}})
+	admin, token := f.signIn(t, testMaster)
+	key, keyToken := f.signIn(t, f.alice)
+	tests := []struct {
+		name, method, path, body string
+		ck                       *http.Cookie
+		csrf                     string
+		status                   int
+	}{
+		{"admin lists teams", "GET", "/ui/api/admin/team/list?page=2", "", admin, "", 200},
+		{"admin creates a team", "POST", "/ui/api/admin/team/new", `{"team_alias":"Web"}`, admin, token, 200},
+		{"admin without CSRF token", "POST", "/ui/api/admin/team/new", `{}`, admin, "", 403},
+		{"key session lists teams", "GET", "/ui/api/admin/team/list", "", key, "", 403},
+		{"key session creates a team", "POST", "/ui/api/admin/team/new", `{}`, key, keyToken, 403},
+		{"route this gateway lacks", "GET", "/ui/api/admin/user/list", "", admin, "", 404},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if w := f.do(t, tc.method, tc.path, tc.body, tc.ck, tc.csrf); w.Code != tc.status {
+				t.Errorf("%d, want %d: %s", w.Code, tc.status, w.Body)
+			}
+		})
+	}
+	if want := []string{"GET /team/list?page=2", `POST /team/new {"team_alias":"Web"}`}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("admin handlers saw %q, want %q", got, want)
+	}
+}
