@@ -37,6 +37,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := c.o.Now()
+	if !c.guard.allowed(clientAddr(r), now) {
+		w.Header().Set("Retry-After", "60")
+		writeError(w, http.StatusTooManyRequests, "rate_limit_error", "too many wrong keys from this address; try again in a minute")
+		return
+	}
 	ss := session{Expires: now.Add(sessionTTL).Unix(), Nonce: newNonce()}
 	got, want := sha256.Sum256([]byte(req.Key)), sha256.Sum256([]byte(c.o.MasterKey))
 	switch {
@@ -45,6 +50,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	case c.keyActive(r.Context(), identity.HashKey(req.Key)):
 		ss.Role, ss.KeyHash = roleKey, identity.HashKey(req.Key)
 	default:
+		c.guard.failed(clientAddr(r), now)
 		writeError(w, http.StatusUnauthorized, "authentication_error", "unknown, blocked or expired key")
 		return
 	}

@@ -66,6 +66,7 @@ type Console struct {
 	logs   http.Handler
 	rollup *rollup
 	assets *assets
+	guard  signInThrottle
 }
 
 // New builds the console.

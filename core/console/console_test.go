@@ -619,3 +619,25 @@ func TestAdminRoutesForwarded(t *testing.T) {
 		t.Errorf("admin handlers saw %q, want %q", got, want)
 	}
 }
+
+func TestWrongKeysThrottled(t *testing.T) {
+	f := newFixture(t)
+	for i := range maxFailedSignIns {
+		if w := f.do(t, "POST", "/ui/api/login", `{"key":"sk-guess-`+strings.Repeat("x", i+1)+`"}`, nil, ""); w.Code != 401 {
+			t.Fatalf("guess %d: %d", i, w.Code)
+		}
+	}
+	// Even the right key waits out the minute from this address...
+	if w := f.do(t, "POST", "/ui/api/login", `{"key":"`+testMaster+`"}`, nil, ""); w.Code != 429 || w.Header().Get("Retry-After") == "" {
+		t.Errorf("after %d wrong keys: %d %v", maxFailedSignIns, w.Code, w.Header())
+	}
+	// ...while another address signs in.
+	r := httptest.NewRequest("POST", "https://"+testHost+"/ui/api/login", strings.NewReader(`{"key":"`+testMaster+`"}`))
+	r.Header.Set("Sec-Fetch-Site", "same-origin")
+	r.RemoteAddr = "198.51.100.7:4000"
+	w := httptest.NewRecorder()
+	f.c.ServeHTTP(w, r)
+	if w.Code != 200 {
+		t.Errorf("another address: %d", w.Code)
+	}
+}
