@@ -173,6 +173,14 @@
       const q = "start_date=" + start.value + "&end_date=" + end.value;
       csv.href = API + "spend.csv?group_by=" + by.value + "&" + q;
       const [rep, days] = await Promise.all([api("GET", "spend?group_by=" + by.value + "&" + q), api("GET", "spend?group_by=day&" + q)]);
+      if (by.value === "api_key" && sess.role === "admin") {
+        // Key hashes mean little to a reader: show each key's alias and name.
+        try {
+          const names = {};
+          for (const k of (await api("GET", "admin/key/list?return_full_object=true&size=100")).keys) names[k.token] = (k.key_alias ? k.key_alias + " · " : "") + k.key_name;
+          rep.data.forEach((r) => { if (names[r.group]) r.group = names[r.group]; });
+        } catch (_) { /* hashes, then */ }
+      }
       const xs = days.data.map((r) => Date.parse(r.group + "T00:00:00Z") / 1000);
       const label = GROUPS.find(([g]) => g === by.value)[1];
       body.replaceChildren(
