@@ -2,23 +2,23 @@ package console
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/claude-gateway/claude-gateway/core/identity"
+	"github.com/claude-gateway/claude-gateway/core/identity/keyadmin"
 )
 
-// The users and teams pages against admin handlers in LiteLLM's shapes
-// (/user/list, /user/new, /team/list, /team/block), in headless Chromium.
+// The users and teams pages over the real /user/* and /team/* handlers
+// (core/identity/keyadmin), in headless Chromium: list with budget bars,
+// create a user (its key shown once), block a team.
 // The whole console is driven through a real gateway in core/gateway's
 // TestConsoleInBrowser.
 func TestUsersAndTeamsPagesInBrowser(t *testing.T) {
@@ -30,38 +30,17 @@ func TestUsersAndTeamsPagesInBrowser(t *testing.T) {
 		t.Skip("no Chromium (scripts/chromium.sh installs it; make test runs it)")
 	}
 	f := newFixture(t)
-	var mu sync.Mutex
-	var calls []string
-	record := func(r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		calls = append(calls, r.URL.Path+" "+string(b))
-		mu.Unlock()
+	ctx0 := context.Background()
+	budget := 50.0
+	if err := f.repo.PutTeam(ctx0, &identity.Team{TeamID: "core", TeamAlias: "<b>Core</b>", MembersWithRoles: []identity.Member{{Role: "admin", UserID: "alice@corp"}}}); err != nil {
+		t.Fatal(err)
 	}
-	blocked := false
-	c := New(Options{MasterKey: testMaster, Spend: memoryStore(), Keys: f.repo, Admin: map[string]http.Handler{
-		"GET /user/list": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			io.WriteString(w, `{"users":[{"user_id":"alice@corp","user_email":"alice@corp","user_role":"internal_user","max_budget":50,"spend":40,"models":["claude-sonnet"],"teams":["core"]}],"total":1,"page":1,"page_size":100,"total_pages":1}`)
-		}),
-		"POST /user/new": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			record(r)
-			io.WriteString(w, `{"user_id":"bob@corp","key":"sk-user-key-shown-once-123456"}`)
-		}),
-		"GET /team/list": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			mu.Lock()
-			b := blocked
-			mu.Unlock()
-			json.NewEncoder(w).Encode([]map[string]any{{"team_id": "core", "team_alias": "<b>Core</b>", "max_budget": 100, "spend": 25,
-				"models": []string{}, "members_with_roles": []map[string]string{{"user_id": "alice@corp", "role": "admin"}}, "blocked": b}})
-		}),
-		"POST /team/block": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			record(r)
-			mu.Lock()
-			blocked = true
-			mu.Unlock()
-			io.WriteString(w, `{"team_id":"core","blocked":true}`)
-		}),
-	}})
+	if err := f.repo.PutUser(ctx0, &identity.User{UserID: "alice@corp", UserEmail: "alice@corp", UserRole: identity.RoleInternalUser, Teams: []string{"core"},
+		Policy: identity.Policy{MaxBudget: &budget, Models: []string{"claude-sonnet"}}}); err != nil {
+		t.Fatal(err)
+	}
+	// The real clock: the browser drops a cookie that expired by its own clock.
+	c := New(Options{MasterKey: testMaster, Spend: memoryStore(), Keys: f.repo, Admin: keyadmin.Handlers(f.repo, keyadmin.Options{})})
 	srv := httptest.NewServer(c)
 	t.Cleanup(srv.Close)
 	base := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1) + "/ui/"
@@ -90,25 +69,27 @@ func TestUsersAndTeamsPagesInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#page-overview[data-ready="true"]`)))
 
 	do("users", chromedp.Navigate(base+"#/users"), chromedp.WaitVisible(chromedp.CSS(`#page-users[data-ready="true"] #users`)))
-	if rows := cells("users"); len(rows) != 1 || rows[0][0] != "alice@corp" || rows[0][3] != "core" || !strings.Contains(rows[0][5], "$40") || !strings.Contains(rows[0][5], "$50") {
+	if rows := cells("users"); len(rows) != 1 || rows[0][0] != "alice@corp" || rows[0][3] != "core" || !strings.Contains(rows[0][5], "$0.0000 / $50") {
 		t.Errorf("users table %q", rows)
 	}
 	do("create user", chromedp.Click(chromedp.ID("create-users")), chromedp.WaitVisible(chromedp.ID("f-user_id")),
 		chromedp.SendKeys(chromedp.ID("f-user_id"), "bob@corp"), chromedp.SendKeys(chromedp.ID("f-max_budget"), "20"+kb.Enter),
 		chromedp.WaitVisible(chromedp.ID("new-key")))
-	if k, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.ID("new-key"))); k != "sk-user-key-shown-once-123456" {
+	if k, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.ID("new-key"))); !strings.HasPrefix(k, "sk-") {
 		t.Errorf("shown key %q", k)
 	}
-	do("done", chromedp.Click(chromedp.ID("done-key")), chromedp.WaitNotPresent(chromedp.ID("new-key")))
+	do("done", chromedp.Click(chromedp.ID("done-key")), chromedp.WaitNotPresent(chromedp.ID("new-key")),
+		chromedp.WaitVisible(`//table[@id="users"]//td[.="bob@corp"]`))
 
 	do("teams", chromedp.Navigate(base+"#/teams"), chromedp.WaitVisible(chromedp.CSS(`#page-teams[data-ready="true"] #teams`)))
-	if rows := cells("teams"); len(rows) != 1 || rows[0][0] != "core" || rows[0][1] != "<b>Core</b>" || rows[0][2] != "alice@corp" {
+	if rows := cells("teams"); len(rows) != 2 || rows[0][0] != "core" || rows[0][1] != "<b>Core</b>" || rows[0][2] != "alice@corp" {
 		t.Errorf("teams table %q", rows)
 	}
 	do("block team", chromedp.Click(`//table[@id="teams"]//button[.="Block"]`), chromedp.WaitVisible(`//table[@id="teams"]//button[.="Unblock"]`))
-	mu.Lock()
-	defer mu.Unlock()
-	if want := `/user/new {"user_id":"bob@corp","max_budget":20}|/team/block {"team_id":"core"}`; strings.Join(calls, "|") != want {
-		t.Errorf("admin calls %q, want %q", strings.Join(calls, "|"), want)
+	if ts, err := f.repo.GetTeams(ctx0, []string{"core"}); err != nil || ts[0] == nil || !ts[0].Blocked {
+		t.Errorf("team after Block: %+v %v", ts, err)
+	}
+	if us, err := f.repo.GetUsers(ctx0, []string{"bob@corp"}); err != nil || us[0] == nil || us[0].MaxBudget == nil || *us[0].MaxBudget != 20 {
+		t.Errorf("created user: %+v %v", us, err)
 	}
 }

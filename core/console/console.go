@@ -103,6 +103,8 @@ func New(o Options) *Console {
 	m.HandleFunc("GET "+Prefix+"/api/logs", c.authed(false, c.requestLog))
 	m.HandleFunc("GET "+Prefix+"/api/deployments", c.authed(true, c.deployments))
 	m.HandleFunc("GET "+Prefix+"/api/key-spend", c.authed(true, c.keySpend))
+	m.HandleFunc("GET "+Prefix+"/api/users", c.authed(true, c.users))
+	m.HandleFunc("GET "+Prefix+"/api/teams", c.authed(true, c.teams))
 	m.Handle(Prefix+"/api/admin/", c.authed(true, c.admin.ServeHTTP))
 	m.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found_error", "no console route "+r.Method+" "+r.URL.Path)

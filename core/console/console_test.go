@@ -55,6 +55,11 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{now: now, repo: repo, alice: "sk-alice-0123456789abcdef", bob: "sk-bob-0123456789abcdef00", queries: &atomic.Int64{}}
 	ctx := context.Background()
 	budget := 10.0
+	for _, team := range []string{"core", "web"} {
+		if err := repo.PutTeam(ctx, &identity.Team{TeamID: team}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, k := range []*identity.Key{
 		{Token: identity.HashKey(f.alice), KeyName: "sk-...cdef", KeyAlias: "alice-laptop", UserID: "alice", TeamID: "core", MaxBudget: &budget},
 		{Token: identity.HashKey(f.bob), KeyName: "sk-...ef00", KeyAlias: "=cmd|' /C calc'!A0", UserID: "bob", TeamID: "web"},
@@ -639,5 +644,33 @@ func TestWrongKeysThrottled(t *testing.T) {
 	f.c.ServeHTTP(w, r)
 	if w.Code != 200 {
 		t.Errorf("another address: %d", w.Code)
+	}
+}
+
+func TestUsersAndTeamsListed(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	budget := 5.0
+	f.repo.PutUser(ctx, &identity.User{UserID: "alice", UserRole: identity.RoleInternalUser, Policy: identity.Policy{MaxBudget: &budget}})
+	f.repo.PutTeam(ctx, &identity.Team{TeamID: "core", TeamAlias: "Core"})
+	admin, _ := f.signIn(t, testMaster)
+	var users struct {
+		Users []map[string]any `json:"users"`
+		Total int              `json:"total"`
+	}
+	json.Unmarshal(f.do(t, "GET", "/ui/api/users", "", admin, "").Body.Bytes(), &users)
+	if users.Total != 1 || users.Users[0]["user_id"] != "alice" || users.Users[0]["max_budget"] != 5.0 || users.Users[0]["spend"] != 0.0 {
+		t.Errorf("users %+v", users)
+	}
+	var teams []map[string]any
+	json.Unmarshal(f.do(t, "GET", "/ui/api/teams", "", admin, "").Body.Bytes(), &teams)
+	if len(teams) != 2 || teams[0]["team_alias"] != "Core" || teams[1]["team_id"] != "web" {
+		t.Errorf("teams %+v", teams)
+	}
+	key, _ := f.signIn(t, f.alice)
+	for _, p := range []string{"/ui/api/users", "/ui/api/teams"} {
+		if w := f.do(t, "GET", p, "", key, ""); w.Code != 403 {
+			t.Errorf("key session %s: %d", p, w.Code)
+		}
 	}
 }

@@ -350,16 +350,16 @@
             el("td", {}, meter(r.spend, r.max_budget, usd, "budget")),
             el("td", {}, el("div", { class: "actions" },
               el("button", { type: "button", class: "secondary", text: "Edit", onclick: async () => { const v = await formDialog("Edit " + cfg.noun + " " + r[cfg.idField], cfg.fields.filter((f) => f.name !== cfg.idField), r); if (v) act(cfg.update, Object.assign({ [cfg.idField]: r[cfg.idField] }, v), "Saved"); } }),
-              cfg.block ? el("button", { type: "button", class: "secondary", text: r.blocked ? "Unblock" : "Block", onclick: () => act(r.blocked ? cfg.unblock : cfg.block, { [cfg.idField]: r[cfg.idField] }, r.blocked ? "Unblocked" : "Blocked") }) : null,
+              el("button", { type: "button", class: "secondary", text: r.blocked ? "Unblock" : "Block", onclick: () => act(cfg.update, { [cfg.idField]: r[cfg.idField], blocked: !r.blocked }, r.blocked ? "Unblocked" : "Blocked") }),
               el("button", { type: "button", class: "danger", text: "Delete", onclick: () => { if (confirm("Delete " + cfg.noun + " " + r[cfg.idField] + "?")) act(cfg.del, { [cfg.delField]: [r[cfg.idField]] }, "Deleted"); } })))))
             : [el("tr", {}, el("td", { colspan: cfg.cols.length + 2, class: "empty", text: "None yet." }))]))));
       }
-      try { await draw(); } catch (e) { notServed(body, cfg.list.replace(/^admin/, "").replace(/\/list.*/, "/*"), e); }
+      try { await draw(); } catch (e) { notServed(body, cfg.title.toLowerCase(), e); }
     };
   }
 
   const pageUsers = adminPage({
-    id: "users", title: "Users", noun: "user", idField: "user_id", list: "admin/user/list?page_size=100", listField: "users",
+    id: "users", title: "Users", noun: "user", idField: "user_id", list: "users", listField: "users",
     create: "admin/user/new", update: "admin/user/update", del: "admin/user/delete", delField: "user_ids",
     cols: [["user_id", "User id"], ["user_email", "Email"], ["user_role", "Role"], ["teams", "Teams"], ["models", "Models"]],
     fields: [{ name: "user_id", label: "User id" }, { name: "user_email", label: "Email", type: "email" }, { name: "user_role", label: "Role", hint: "internal_user" },
@@ -367,9 +367,8 @@
   });
 
   const pageTeams = adminPage({
-    id: "teams", title: "Teams", noun: "team", idField: "team_id", list: "admin/team/list", listField: "teams",
+    id: "teams", title: "Teams", noun: "team", idField: "team_id", list: "teams", listField: "teams",
     create: "admin/team/new", update: "admin/team/update", del: "admin/team/delete", delField: "team_ids",
-    block: "admin/team/block", unblock: "admin/team/unblock",
     cols: [["team_id", "Team id"], ["team_alias", "Alias"], ["members_with_roles", "Members"], ["models", "Models"]],
     fields: [{ name: "team_id", label: "Team id" }, { name: "team_alias", label: "Alias" }, { name: "models", label: "Models", list: true },
       { name: "max_budget", label: "Max budget (USD)", type: "number" }, { name: "budget_duration", label: "Budget resets", hint: "30d" },
