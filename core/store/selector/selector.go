@@ -11,7 +11,7 @@
 //
 // Per backend (environment first, then config, then default):
 //
-//	embedded   GATEWAY_STATE_FILE, general_settings.state_file, "gateway-state.db"
+//	embedded   GATEWAY_STATE_FILE, general_settings.state_file, "gateway-state" (a directory)
 //	dynamodb   GATEWAY_STATE_TABLE, general_settings.state_table, "claude-gateway-state";
 //	           AWS_ENDPOINT_URL_DYNAMODB for a local server; GATEWAY_STATE_CREATE_TABLE=true
 //	           creates the table at start (tests, local runs; production declares it)
@@ -66,7 +66,7 @@ const (
 
 // Defaults.
 const (
-	DefaultFile       = "gateway-state.db"
+	DefaultFile       = "gateway-state"
 	DefaultTable      = "claude-gateway-state"
 	DefaultCollection = "gateway"
 )
