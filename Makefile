@@ -13,15 +13,41 @@ LAMBDA_PORT   ?= 9000
 IMAGE_ARCH    ?= amd64
 IMAGE_TAR     ?= bin/gateway-image.tar
 BUNDLE_CONFIG ?= $(firstword $(wildcard config.yaml) config.example.yaml)
-LAMBDA_FLAGS  := -tags lambda.norpc -trimpath -ldflags="-s -w"
+# Per-runtime builds leave out what the runtime does not use (build tags:
+# core/store/selector and core/telemetry; README "Builds"). The Lambda
+# bootstrap has no Firestore, Redis or OTLP (so no gRPC): DynamoDB state, EMF
+# metrics. The Cloud Run binary has no DynamoDB. A store the bundled config
+# names (state_store, or redis_host / redis_url) is put back in; set
+# LAMBDA_TAGS / CLOUDRUN_TAGS to choose by hand ("" keeps everything).
+wants_store = $(shell grep -Eqi '^[[:space:]]*state_store:[[:space:]]*["'"'"']?$(1)' $(BUNDLE_CONFIG) && echo yes)
+wants_redis = $(shell grep -Eq '^[[:space:]]*redis_(host|url):' $(BUNDLE_CONFIG) && echo yes)
+LAMBDA_TAGS   ?= lambda.norpc grpcnotrace nootlp $(if $(call wants_store,firestore),,nofirestore) $(if $(or $(call wants_store,redis),$(wants_redis)),,noredis)
+CLOUDRUN_TAGS ?= grpcnotrace $(if $(call wants_store,dynamodb),,nodynamodb)
+comma := ,
+taglist = $(subst $() ,$(comma),$(strip $(1)))
+LAMBDA_FLAGS   := -tags $(call taglist,$(LAMBDA_TAGS)) -trimpath -ldflags="-s -w"
+CLOUDRUN_FLAGS := -tags $(call taglist,$(CLOUDRUN_TAGS)) -trimpath -ldflags="-s -w"
 
-.PHONY: all build run test fmt-check vet unit fuzz bench bench-go bench-load clean \
+.PHONY: all build sizes print-tags run test fmt-check vet unit fuzz bench bench-go bench-load clean \
 	lambda lambda-local build-GatewayFunction image deploy-aws deploy-gcp smoke-claude-code
 
 all: build
 
+# bin/gateway: the local server with every store and exporter.
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o bin/gateway ./functions/cloudrun
+
+# The build tags of each runtime's binary (read by functions/*'s build tests).
+print-tags:
+	@echo lambda $(call taglist,$(LAMBDA_TAGS))
+	@echo cloudrun $(call taglist,$(CLOUDRUN_TAGS))
+
+# bin/cloudrun/gateway and bin/lambda/bootstrap for this machine, with their sizes.
+sizes:
+	mkdir -p bin/cloudrun bin/lambda
+	CGO_ENABLED=0 $(GO) build $(CLOUDRUN_FLAGS) -o bin/cloudrun/gateway ./functions/cloudrun
+	CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o bin/lambda/bootstrap ./functions/lambda
+	@ls -l bin/cloudrun/gateway bin/lambda/bootstrap | awk '{printf "%-22s %6.1f MB\n", $$NF, $$5/1048576}'
 
 run:
 	PORT=$(PORT) $(GO) run ./functions/cloudrun -config $(CONFIG)
@@ -96,7 +122,7 @@ lambda-local:
 # daemon (push: skopeo copy oci-archive:$(IMAGE_TAR) docker://REGISTRY/IMAGE).
 image:
 	mkdir -p bin/image
-	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags="-s -w" -o bin/image/gateway ./functions/cloudrun
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build $(CLOUDRUN_FLAGS) -o bin/image/gateway ./functions/cloudrun
 	$(GO) run ./infra/image/buildimage -binary bin/image/gateway -config $(BUNDLE_CONFIG) -arch $(IMAGE_ARCH) -o $(IMAGE_TAR)
 
 # The real Claude Code CLI (npm): the pinned and the newest version through

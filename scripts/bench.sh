@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Load benchmark: the gateway vs a bare httputil.ReverseProxy, same upstream,
-# same load, on loopback. Prints p50/p99, throughput, CPU per request,
-# start-up time and RSS, and the gateway/bare-proxy ratios.
+# same load, interleaved, on loopback (scripts/bench/main.go says what is
+# measured). The binaries are built with the Makefile's per-runtime tags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec go run ./scripts/bench -duration "${BENCH_DURATION:-8s}" -concurrency "${BENCH_CONCURRENCY:-16}"
+tags() { make -s print-tags | awk -v r="$1" '$1 == r { print $2 }'; }
+exec go run ./scripts/bench -duration "${BENCH_DURATION:-8s}" -concurrency "${BENCH_CONCURRENCY:-16}" \
+	-streams "${BENCH_STREAMS:-1000}" -cloudrun-tags "$(tags cloudrun)" -lambda-tags "$(tags lambda)"

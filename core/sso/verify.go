@@ -3,7 +3,8 @@ package sso
 import (
 	"context"
 	"crypto/subtle"
-	"html/template"
+	"html"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -32,22 +33,42 @@ type loginState struct {
 	Expires  int64  `json:"exp"` // unix
 }
 
-var page = template.Must(template.New("page").Parse(`<!doctype html>
+// pageStyle is the verification page's head; renderPage fills the body.
+const pageStyle = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Sign in to Claude Code</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>body{font:16px system-ui,sans-serif;max-width:32em;margin:4em auto;padding:0 1em}
 input{font:inherit;font-family:monospace;letter-spacing:.2em;padding:.3em}button{font:inherit;padding:.3em 1em}
 .err{color:#b00}</style></head><body>
-<h1>{{.Title}}</h1>
-{{if .Error}}<p class="err">{{.Error}}</p>{{end}}
-{{if .Message}}<p>{{.Message}}</p>{{end}}
-{{if .Form}}<form method="post" action="{{.Action}}">
+`
+
+// renderPage writes the page for d. Every value is HTML-escaped (quotes
+// included, so attribute values are safe too). Plain string building
+// rather than html/template: a linked template engine keeps every exported
+// method of every type in the binary (reflection by name), which doubled
+// the lean Lambda bootstrap, and parsing it ran at start-up.
+func renderPage(w io.Writer, d pageData) error {
+	var b strings.Builder
+	b.WriteString(pageStyle)
+	b.WriteString("<h1>" + html.EscapeString(d.Title) + "</h1>\n")
+	if d.Error != "" {
+		b.WriteString(`<p class="err">` + html.EscapeString(d.Error) + "</p>\n")
+	}
+	if d.Message != "" {
+		b.WriteString("<p>" + html.EscapeString(d.Message) + "</p>\n")
+	}
+	if d.Form {
+		b.WriteString(`<form method="post" action="` + html.EscapeString(d.Action) + `">
 <p>Check that this code matches the one Claude Code shows in your terminal, then continue to sign in.</p>
-<input type="hidden" name="csrf" value="{{.CSRF}}">
-<p><input name="user_code" value="{{.UserCode}}" placeholder="XXXX-XXXX" autocomplete="off" autocapitalize="characters" required maxlength="12"></p>
+<input type="hidden" name="csrf" value="` + html.EscapeString(d.CSRF) + `">
+<p><input name="user_code" value="` + html.EscapeString(d.UserCode) + `" placeholder="XXXX-XXXX" autocomplete="off" autocapitalize="characters" required maxlength="12"></p>
 <p><button type="submit">Continue</button></p>
-</form>{{end}}
-</body></html>`))
+</form>`)
+	}
+	b.WriteString("\n</body></html>")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
 
 type pageData struct {
 	Title, Error, Message, Action, CSRF, UserCode string
@@ -64,7 +85,7 @@ func (s *Service) render(w http.ResponseWriter, status int, d pageData) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	w.WriteHeader(status)
-	_ = page.Execute(w, d)
+	_ = renderPage(w, d)
 }
 
 // handleVerifyPage shows the code form, pre-filled from ?user_code= but

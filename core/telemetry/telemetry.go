@@ -21,8 +21,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -102,7 +100,7 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 		sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter),
 	}
 	if otlpSet(getenv, "METRICS") {
-		exp, err := otlpmetrichttp.New(ctx)
+		exp, err := newOTLPMetricExporter(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -115,7 +113,7 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 
 	t.tracer = noop.NewTracerProvider().Tracer(scope)
 	if otlpSet(getenv, "TRACES") {
-		exp, err := otlptracehttp.New(ctx)
+		exp, err := newOTLPTraceExporter(ctx)
 		if err != nil {
 			return nil, err
 		}

@@ -28,8 +28,23 @@ import (
 )
 
 // bootstrapPath is the real bootstrap, built once for the host architecture
-// exactly as the Makefile builds it for Lambda (static, -tags lambda.norpc).
+// exactly as the Makefile builds it for Lambda (static, the lean tags of
+// `make print-tags`; -tags lambda.norpc where make is missing).
 var bootstrapPath string
+
+// lambdaTags are the Makefile's Lambda build tags.
+func lambdaTags() string {
+	out, err := exec.Command("make", "-s", "-C", filepath.Join("..", ".."), "print-tags", "BUNDLE_CONFIG=config.example.yaml").Output()
+	if err != nil {
+		return "lambda.norpc"
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if name, tags, ok := strings.Cut(l, " "); ok && name == "lambda" {
+			return tags
+		}
+	}
+	return "lambda.norpc"
+}
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "gateway-bootstrap-")
@@ -38,7 +53,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bootstrapPath = filepath.Join(dir, "bootstrap")
-	cmd := exec.Command(goTool(), "build", "-tags", "lambda.norpc", "-trimpath", "-o", bootstrapPath, ".")
+	cmd := exec.Command(goTool(), "build", "-tags", lambdaTags(), "-trimpath", "-o", bootstrapPath, ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building bootstrap: %v\n%s", err, out)

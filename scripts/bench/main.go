@@ -1,9 +1,13 @@
-// Command bench drives the same load through the gateway and through a bare
-// httputil.ReverseProxy in front of the same fast fake upstream, and prints
-// latency, throughput, CPU per request, start-up time and idle RSS for each,
-// with gateway/bare-proxy ratios. Everything runs on loopback, bounded in time.
+// Command bench measures the gateway against a bare httputil.ReverseProxy in
+// front of the same fast fake upstream, in one interleaved run, and prints
+// each figure with its gateway/bare-proxy ratio: binary sizes, cold start
+// (exec -> first 200; the Cloud Run binary and the Lambda bootstrap under a
+// fake Runtime API), JSON and SSE throughput, CPU per request and latency on
+// the memory and the embedded store, idle RSS, RSS after the load, and RSS
+// per open idle stream (1,000 slow streams at once). Everything runs on
+// loopback, bounded in time.
 //
-//	go run ./scripts/bench -duration 10s -concurrency 32
+//	go run ./scripts/bench -duration 8s -concurrency 16
 package main
 
 import (
@@ -23,6 +27,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/claude-gateway/claude-gateway/functions/lambda/runtimeapi"
 )
 
 var events = []string{
@@ -35,8 +41,12 @@ var events = []string{
 	`{"type":"message_stop"}`,
 }
 
-// upstream answers every POST /v1/messages with a short SSE stream, flushing per event.
-func upstream() http.Handler {
+const jsonMessage = `{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"Hello there, how can I help?"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":12,"output_tokens":8}}`
+
+// upstream answers POST /v1/messages: a short SSE stream flushed per event
+// for "stream":true, the JSON message otherwise; a body asking for "slow"
+// gets the first event and then nothing until release is closed.
+func upstream(release <-chan struct{}) http.Handler {
 	var sse bytes.Buffer
 	for _, e := range events {
 		name := e[9 : strings.Index(e[9:], `"`)+9]
@@ -44,13 +54,25 @@ func upstream() http.Handler {
 	}
 	chunks := bytes.SplitAfter(sse.Bytes(), []byte("\n\n"))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
+		b, _ := io.ReadAll(r.Body)
+		if !bytes.Contains(b, []byte(`"stream":true`)) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, jsonMessage)
+			return
+		}
 		w.Header().Set("Content-Type", "text/event-stream")
 		f := w.(http.Flusher)
-		for _, c := range chunks {
+		for i, c := range chunks {
 			if len(c) > 0 {
 				w.Write(c)
 				f.Flush()
+			}
+			if i == 0 && bytes.Contains(b, []byte("slow")) {
+				select {
+				case <-release:
+				case <-r.Context().Done():
+					return
+				}
 			}
 		}
 	})
@@ -115,76 +137,210 @@ func cpuTime(pid int) time.Duration {
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
 }
 
+// result sums one target's load runs.
 type result struct {
-	n         int
-	errs      int64
-	p50, p99  time.Duration
-	rps       float64
-	cpuPerReq time.Duration
-	maxRSS    int64
+	n        int
+	errs     int64
+	lat      []time.Duration
+	elapsed  time.Duration
+	cpu      time.Duration
+	maxRSSKB int64
 }
 
-const body = `{"model":"claude-sonnet","max_tokens":256,"stream":true,"messages":[{"role":"user","content":"Say hello"}]}`
+func (r result) rps() float64 { return float64(r.n) / r.elapsed.Seconds() }
 
-func load(tg *target, d time.Duration, conc int) result {
+func (r result) cpuPerReq() time.Duration {
+	if r.n == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(r.n)
+}
+
+func (r result) pct(p int) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	return r.lat[len(r.lat)*p/100]
+}
+
+func body(stream bool, text string) string {
+	return fmt.Sprintf(`{"model":"claude-sonnet","max_tokens":256,"stream":%t,"messages":[{"role":"user","content":%q}]}`, stream, text)
+}
+
+func post(ctx context.Context, url, b string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, "POST", url+"/v1/messages", strings.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("content-type", "application/json")
+	req.Header.Set("x-api-key", "sk-bench")
+	req.Header.Set("anthropic-version", "2023-06-01")
+	return req, nil
+}
+
+// load runs conc clients against tg for d and adds the outcome to into.
+func load(tg *target, d time.Duration, conc int, stream bool, into *result) {
 	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: conc * 2, MaxIdleConns: conc * 2}}
+	defer client.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
+	want := []byte("message_stop")
+	if !stream {
+		want = []byte(`"end_turn"`)
+	}
+	b := body(stream, "Say hello")
 	var mu sync.Mutex
-	var lat []time.Duration
 	var errs atomic.Int64
 	cpu0 := cpuTime(tg.cmd.Process.Pid)
 	t0 := time.Now()
 	var wg sync.WaitGroup
-	for i := 0; i < conc; i++ {
+	for range conc {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var local []time.Duration
 			for ctx.Err() == nil {
 				s := time.Now()
-				req, _ := http.NewRequest("POST", tg.url+"/v1/messages", strings.NewReader(body))
-				req.Header.Set("content-type", "application/json")
-				req.Header.Set("x-api-key", "sk-bench")
-				req.Header.Set("anthropic-version", "2023-06-01")
+				req, _ := post(context.Background(), tg.url, b)
 				resp, err := client.Do(req)
 				if err != nil {
-					if errs.Add(1) == 1 {
-						fmt.Fprintln(os.Stderr, tg.name+":", err)
-					}
+					errs.Add(1)
 					continue
 				}
-				b, err := io.ReadAll(resp.Body)
-				if err != nil && errs.Load() == 0 {
-					fmt.Fprintln(os.Stderr, tg.name+": reading:", err)
-				}
+				got, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				if resp.StatusCode != 200 || !bytes.Contains(b, []byte("message_stop")) {
-					errs.Add(1)
+				if resp.StatusCode != 200 || !bytes.Contains(got, want) {
+					if errs.Add(1) == 1 {
+						fmt.Fprintf(os.Stderr, "%s: status %d: %.200s\n", tg.name, resp.StatusCode, got)
+					}
 					continue
 				}
 				local = append(local, time.Since(s))
 			}
 			mu.Lock()
-			lat = append(lat, local...)
+			into.lat = append(into.lat, local...)
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	el := time.Since(t0)
-	cpu := cpuTime(tg.cmd.Process.Pid) - cpu0
-	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
-	r := result{n: len(lat), errs: errs.Load(), rps: float64(len(lat)) / el.Seconds(), maxRSS: rssKB(tg.cmd.Process.Pid)}
-	if len(lat) > 0 {
-		r.p50, r.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
-		r.cpuPerReq = cpu / time.Duration(len(lat))
-	}
-	return r
+	into.elapsed += time.Since(t0)
+	into.cpu += cpuTime(tg.cmd.Process.Pid) - cpu0
+	into.n = len(into.lat)
+	into.errs += errs.Load()
+	into.maxRSSKB = max(into.maxRSSKB, rssKB(tg.cmd.Process.Pid))
 }
 
-func build(dir, pkg, name string) (string, error) {
+// coldStart is exec -> first response served: the process is started and
+// asked for path over fresh connections until one answers 200.
+func coldStart(bin string, args, env []string, path string) (time.Duration, error) {
+	port := freePort()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(append(os.Environ(), env...), "PORT="+port, "LOG_LEVEL=error")
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	for time.Since(t0) < 10*time.Second {
+		req, _ := http.NewRequest("GET", "http://127.0.0.1:"+port+path, nil)
+		req.Header.Set("x-api-key", "sk-bench")
+		if resp, err := client.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return time.Since(t0), nil
+			}
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	return 0, fmt.Errorf("%s: no 200 within 10s", bin)
+}
+
+// lambdaColdStart is the Lambda bootstrap's exec -> first invocation's
+// response, under the fake Runtime API (functions/lambda/runtimeapi).
+func lambdaColdStart(bootstrap, cfg string) (time.Duration, error) {
+	in, err := runtimeapi.Start(runtimeapi.Options{Bootstrap: bootstrap, TaskRoot: filepath.Dir(cfg),
+		Env: []string{"GATEWAY_CONFIG=" + cfg, "GATEWAY_STATE_STORE=memory", "LOG_LEVEL=error"}})
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	req, _ := http.NewRequest("GET", "https://fn.lambda-url.us-east-1.on.aws/health", nil)
+	req.Header.Set("x-api-key", "sk-bench")
+	ev, err := runtimeapi.NewEvent(runtimeapi.FormatFunctionURL, req, nil, time.Now())
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := in.Invoke(ctx, ev)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	<-resp.Done()
+	if resp.StatusCode != 200 {
+		return 0, fmt.Errorf("lambda bootstrap: first invocation answered %d", resp.StatusCode)
+	}
+	t := in.Timing()
+	return t.FirstResponse.Sub(t.Started), nil
+}
+
+func median(d []time.Duration) time.Duration {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[len(d)/2]
+}
+
+// streams opens n slow streams through tg at once, waits until each has its
+// first event, and returns the RSS growth per open stream (KB).
+func streams(tg *target, n int, release chan struct{}) (float64, error) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: 0}}
+	before := rssKB(tg.cmd.Process.Pid)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var opened, failed sync.WaitGroup
+	var errs atomic.Int64
+	opened.Add(n)
+	b := body(true, "slow")
+	for range n {
+		failed.Add(1)
+		go func() {
+			defer failed.Done()
+			once := sync.OnceFunc(opened.Done)
+			defer once()
+			req, _ := post(ctx, tg.url, b)
+			resp, err := client.Do(req)
+			if err != nil {
+				errs.Add(1)
+				return
+			}
+			defer resp.Body.Close()
+			buf := make([]byte, 512)
+			if _, err := resp.Body.Read(buf); err != nil {
+				errs.Add(1)
+				return
+			}
+			once()
+			io.Copy(io.Discard, resp.Body)
+		}()
+	}
+	opened.Wait()
+	time.Sleep(500 * time.Millisecond) // let the goroutines settle
+	after := rssKB(tg.cmd.Process.Pid)
+	close(release)
+	failed.Wait()
+	if e := errs.Load(); e > 0 {
+		return 0, fmt.Errorf("%s: %d of %d streams failed", tg.name, e, n)
+	}
+	return float64(after-before) / float64(n), nil
+}
+
+func build(dir, pkg, name, tags string) (string, error) {
 	out := filepath.Join(dir, name)
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
+	cmd := exec.Command("go", "build", "-tags", tags, "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build %s: %v\n%s", pkg, err, b)
@@ -193,19 +349,35 @@ func build(dir, pkg, name string) (string, error) {
 }
 
 func main() {
-	dur := flag.Duration("duration", 8*time.Second, "load duration per target")
+	dur := flag.Duration("duration", 8*time.Second, "load duration per target and body type, split over the rounds")
 	conc := flag.Int("concurrency", 16, "concurrent clients")
+	rounds := flag.Int("rounds", 4, "interleaved rounds (bare proxy, then each gateway, in turn)")
+	starts := flag.Int("starts", 11, "cold starts per binary (the median is reported)")
+	nStreams := flag.Int("streams", 1000, "slow concurrent streams for the memory-per-stream figure (0: skip)")
+	crTags := flag.String("cloudrun-tags", "grpcnotrace,nodynamodb", "build tags of the Cloud Run binary (make print-tags)")
+	lambdaTags := flag.String("lambda-tags", "lambda.norpc,grpcnotrace,nootlp,nofirestore,noredis", "build tags of the Lambda bootstrap")
 	flag.Parse()
 	dir, _ := os.MkdirTemp("", "gwbench")
 	defer os.RemoveAll(dir)
-	gwBin, err := build(dir, "./functions/cloudrun", "gateway")
+	gwBin, err := build(dir, "./functions/cloudrun", "gateway", *crTags)
 	check(err)
-	proxyBin, err := build(dir, "./scripts/bench/bareproxy", "bareproxy")
+	lambdaBin, err := build(dir, "./functions/lambda", "bootstrap", *lambdaTags)
 	check(err)
+	proxyBin, err := build(dir, "./scripts/bench/bareproxy", "bareproxy", "")
+	check(err)
+	for _, b := range []string{gwBin, lambdaBin, proxyBin} {
+		fi, _ := os.Stat(b)
+		fmt.Printf("binary %-10s %5.1f MB stripped\n", filepath.Base(b), float64(fi.Size())/(1<<20))
+	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	check(err)
-	up := &http.Server{Handler: upstream()}
+	var release atomic.Pointer[chan struct{}]
+	rel := make(chan struct{})
+	release.Store(&rel)
+	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upstream(*release.Load()).ServeHTTP(w, r)
+	})}
 	go up.Serve(ln)
 	upURL := "http://" + ln.Addr().String()
 	cfg := filepath.Join(dir, "config.yaml")
@@ -218,43 +390,103 @@ func main() {
 general_settings:
   master_key: sk-bench
 `), 0o600))
+	proxyEnv := []string{"UPSTREAM=" + upURL}
+	gwArgs := []string{"-config", cfg}
+	memEnv := []string{"GATEWAY_STATE_STORE=memory"}
+	embEnv := func(name string) []string {
+		return []string{"GATEWAY_STATE_STORE=embedded", "GATEWAY_STATE_FILE=" + filepath.Join(dir, name)}
+	}
 
-	proxy, err := start("bare-proxy", proxyBin, nil, []string{"UPSTREAM=" + upURL})
+	// Cold starts, interleaved: bare proxy, Cloud Run binary, Lambda bootstrap.
+	var csP, csG, csL []time.Duration
+	for i := range *starts {
+		d, err := coldStart(proxyBin, nil, proxyEnv, "/")
+		check(err)
+		csP = append(csP, d)
+		d, err = coldStart(gwBin, gwArgs, embEnv(fmt.Sprint("cold-", i)), "/health")
+		check(err)
+		csG = append(csG, d)
+		d, err = lambdaColdStart(lambdaBin, cfg)
+		check(err)
+		csL = append(csL, d)
+	}
+	fmt.Printf("\ncold start (exec -> first 200), median of %d: bare proxy %s, cloudrun gateway (embedded store) %s = %.2fx, lambda bootstrap %s = %.2fx\n",
+		*starts, median(csP).Round(10*time.Microsecond), median(csG).Round(10*time.Microsecond), float64(median(csG))/float64(median(csP)),
+		median(csL).Round(10*time.Microsecond), float64(median(csL))/float64(median(csP)))
+
+	proxy, err := start("bare-proxy", proxyBin, nil, proxyEnv)
 	check(err)
 	defer proxy.cmd.Process.Kill()
-	gw, err := start("gateway", gwBin, []string{"-config", cfg}, []string{"GATEWAY_STATE_FILE=" + filepath.Join(dir, "state.db")})
+	gwMem, err := start("gw-memory", gwBin, gwArgs, memEnv)
 	check(err)
-	defer gw.cmd.Process.Kill()
+	defer gwMem.cmd.Process.Kill()
+	gwEmb, err := start("gw-embedded", gwBin, gwArgs, embEnv("state"))
+	check(err)
+	defer gwEmb.cmd.Process.Kill()
+	targets := []*target{proxy, gwMem, gwEmb}
 
-	fmt.Printf("load: %d concurrent streaming clients, %s per target, 7-event SSE upstream on loopback\n", *conc, *dur)
-	load(proxy, time.Second, *conc) // warm up both
-	load(gw, time.Second, *conc)
-	rp := load(proxy, *dur, *conc)
-	rg := load(gw, *dur, *conc)
-	fmt.Printf("%-11s %9s %9s %10s %10s %8s %10s %10s %6s\n", "target", "p50", "p99", "req/s", "cpu/req", "start", "idle RSS", "load RSS", "errors")
-	for _, x := range []struct {
-		t *target
-		r result
-	}{{proxy, rp}, {gw, rg}} {
-		fmt.Printf("%-11s %9s %9s %10.0f %10s %6.1fms %8dKB %8dKB %6d\n", x.t.name, x.r.p50.Round(time.Microsecond), x.r.p99.Round(time.Microsecond),
-			x.r.rps, x.r.cpuPerReq.Round(time.Microsecond), x.t.startMS, x.t.idleRSS, x.r.maxRSS, x.r.errs)
+	fmt.Printf("\nload: %d concurrent clients, %s per target and body type in %d interleaved rounds, loopback upstream\n", *conc, *dur, *rounds)
+	res := map[string]map[bool]*result{}
+	for _, tg := range targets {
+		res[tg.name] = map[bool]*result{false: {}, true: {}}
+		load(tg, time.Second, *conc, true, &result{}) // warm up
+		load(tg, 500*time.Millisecond, *conc, false, &result{})
 	}
-	ratio := func(a, b float64) string {
-		if b == 0 {
-			return "n/a"
+	for range *rounds {
+		for _, stream := range []bool{false, true} {
+			for _, tg := range targets {
+				load(tg, *dur/time.Duration(*rounds), *conc, stream, res[tg.name][stream])
+			}
 		}
-		return fmt.Sprintf("%.2fx", a/b)
 	}
-	fmt.Printf("gateway/bare-proxy: p50 %s, p99 %s, throughput %s, cpu/req %s\n",
-		ratio(float64(rg.p50), float64(rp.p50)), ratio(float64(rg.p99), float64(rp.p99)),
-		ratio(rg.rps, rp.rps), ratio(float64(rg.cpuPerReq), float64(rp.cpuPerReq)))
-	proxy.cmd.Process.Kill()
-	gw.cmd.Process.Kill()
+	fmt.Printf("%-12s %-5s %9s %9s %9s %9s %9s %9s %9s %9s %7s\n", "target", "body", "req/s", "ratio", "cpu/req", "ratio", "p50", "p99", "p99 ratio", "load RSS", "errors")
+	for _, stream := range []bool{false, true} {
+		kind := map[bool]string{false: "json", true: "sse"}[stream]
+		base := res[proxy.name][stream]
+		for _, r := range []*result{base} {
+			sort.Slice(r.lat, func(i, j int) bool { return r.lat[i] < r.lat[j] })
+		}
+		for _, tg := range targets {
+			r := res[tg.name][stream]
+			sort.Slice(r.lat, func(i, j int) bool { return r.lat[i] < r.lat[j] })
+			fmt.Printf("%-12s %-5s %9.0f %8.3fx %9s %8.2fx %9s %9s %8.2fx %7dKB %7d\n", tg.name, kind, r.rps(), r.rps()/base.rps(),
+				r.cpuPerReq().Round(time.Microsecond), float64(r.cpuPerReq())/float64(base.cpuPerReq()),
+				r.pct(50).Round(time.Microsecond), r.pct(99).Round(time.Microsecond), float64(r.pct(99))/float64(base.pct(99)),
+				r.maxRSSKB, r.errs)
+		}
+	}
+	fmt.Printf("\nidle RSS (fresh process): bare proxy %d KB, gw-memory %d KB (%.2fx), gw-embedded %d KB (%.2fx)\n",
+		proxy.idleRSS, gwMem.idleRSS, float64(gwMem.idleRSS)/float64(proxy.idleRSS), gwEmb.idleRSS, float64(gwEmb.idleRSS)/float64(proxy.idleRSS))
+	for _, tg := range targets {
+		tg.cmd.Process.Kill()
+		tg.cmd.Wait()
+	}
+
+	if *nStreams > 0 {
+		per := map[string]float64{}
+		for _, s := range []struct {
+			name, bin string
+			args, env []string
+		}{{"bare-proxy", proxyBin, nil, proxyEnv}, {"gw-memory", gwBin, gwArgs, memEnv}} {
+			tg, err := start(s.name, s.bin, s.args, s.env)
+			check(err)
+			r := make(chan struct{})
+			release.Store(&r)
+			per[s.name], err = streams(tg, *nStreams, r)
+			tg.cmd.Process.Kill()
+			tg.cmd.Wait()
+			check(err)
+		}
+		fmt.Printf("RSS per open idle stream (%d slow streams at once, fresh process): bare proxy %.1f KB, gateway %.1f KB (%.2fx)\n",
+			*nStreams, per["bare-proxy"], per["gw-memory"], per["gw-memory"]/per["bare-proxy"])
+	}
 	// The bare proxy streams request bodies and cuts a few responses short
 	// (golang/go#40747): its errors are reported, only the gateway's fail the run.
-	if rg.errs > 0 {
-		fmt.Fprintf(os.Stderr, "bench: %d gateway requests failed\n", rg.errs)
-		os.Exit(1)
+	for _, tg := range targets[1:] {
+		if e := res[tg.name][false].errs + res[tg.name][true].errs; e > 0 {
+			fmt.Fprintf(os.Stderr, "bench: %d %s requests failed\n", e, tg.name)
+			os.Exit(1)
+		}
 	}
 }
 

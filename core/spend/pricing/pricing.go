@@ -219,11 +219,9 @@ type ratesOK struct {
 	ok bool
 }
 
-// New returns a Pricer over t (nil: Default()).
+// New returns a Pricer over t (nil: Default(), parsed at the first price
+// asked for rather than at start-up, where it would add to every cold start).
 func New(t *Table, log *slog.Logger) *Pricer {
-	if t == nil {
-		t = Default()
-	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -259,10 +257,14 @@ func (p *Pricer) Rates(d config.Deployment) (Rates, bool) {
 	if provider == config.ProviderVertex {
 		region = d.Params.VertexLocation
 	}
-	r, ok := p.t.Lookup(provider, d.Params.UpstreamModel, region)
+	t := p.t
+	if t == nil {
+		t = Default()
+	}
+	r, ok := t.Lookup(provider, d.Params.UpstreamModel, region)
 	if !ok {
 		if base, isStr := d.Info.Raw["base_model"].(string); isStr && base != "" {
-			r, ok = p.t.Lookup(provider, base, region)
+			r, ok = t.Lookup(provider, base, region)
 		}
 	}
 	in := d.Info

@@ -1,87 +1,94 @@
 // Package embedded is the state store for one gateway process with no state
 // server (`make run`, a single VM): counters, cooldowns, affinity entries and
-// spend records in one local file (bbolt, pure Go, no cgo) that survives
-// restarts.
+// spend records in one local directory that survives restarts. Pure Go.
 //
-// Counters and entries live in memory, where the router reads and bumps them
-// at memory speed, and are written to the file in the background once per
-// SyncInterval and on Close: a crash loses at most that much counting, never
-// a spend record. Spend records go to the file in the batch the recorder
-// hands over, one fsynced transaction per batch, indexed by time, model and
-// key so /spend/logs never scans. The file is locked: a second process
-// opening it fails instead of sharing it unsafely.
+// Counters and entries are the memory store's (core/store/memory), read and
+// bumped at memory speed; a snapshot of them (kv.snap, written to a temporary
+// file, fsynced and renamed over the old one) reaches the disk once per
+// SyncInterval when something changed, and on Close: a crash loses at most
+// that much counting, never a spend record.
+//
+// Spend records go to an append-only log of segment files (see segment.go).
+// Fsync policy: PutSpend returns only after its records are written and
+// fsynced; concurrent calls share one write and one fsync (group commit), so
+// a batch costs one sequential write and one fsync whatever its size, with no
+// index pages to update. An in-memory index (index.go), rebuilt by reading
+// the log at Open, answers /spend/logs without scanning. A crash mid-write
+// leaves at most a cut frame at the end of the newest segment, which Open
+// truncates; every acknowledged record is there after a restart.
+//
+// The directory is locked: a second process opening it fails instead of
+// sharing it unsafely.
 package embedded
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/claude-gateway/claude-gateway/core/router"
 	"github.com/claude-gateway/claude-gateway/core/spend"
+	"github.com/claude-gateway/claude-gateway/core/store/memory"
 )
-
-var (
-	bucketKV     = []byte("kv")
-	bucketSpend  = []byte("spend")       // call id -> record JSON
-	bucketByTime = []byte("spend_time")  // sort key -> nil
-	bucketByMdl  = []byte("spend_model") // model \x00 sort key -> nil
-	bucketByKey  = []byte("spend_key")   // key hash \x00 sort key -> nil
-	// bucketByWho indexes virtual-key owners: "u:" user id or "t:" team id \x00 sort key -> nil.
-	bucketByWho = []byte("spend_who")
-)
-
-// ownerIndexes are r's entries in bucketByWho (before the sort key).
-func ownerIndexes(r spend.Record) []string {
-	var out []string
-	if r.UserID != "" {
-		out = append(out, "u:"+r.UserID)
-	}
-	if r.TeamID != "" {
-		out = append(out, "t:"+r.TeamID)
-	}
-	return out
-}
 
 // Options tune the store. Zero values take the defaults.
 type Options struct {
 	Logger *slog.Logger
-	// SyncInterval is how often changed counters and entries reach the file (default 1s).
+	// SyncInterval is how often changed counters and entries reach the disk (default 1s).
 	SyncInterval time.Duration
 	// Retention deletes spend records older than this (0 keeps them).
 	Retention time.Duration
+	// SegmentBytes is the size past which the log starts a new segment file
+	// (default 64 MiB): retention deletes whole segments.
+	SegmentBytes int64
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
 
-// Store implements router.Store and spend.Store over one bbolt file.
+// ErrClosed is returned by PutSpend after Close.
+var ErrClosed = errors.New("embedded store: closed")
+
+// Store implements router.Store (the memory store's counters and entries,
+// persisted by snapshot) and spend.Store (the segment log) in one directory.
 type Store struct {
-	db  *bolt.DB
-	o   Options
-	log *slog.Logger
+	*memory.Store
 
-	mu    sync.Mutex
-	kv    map[string]entry
-	dirty map[string]struct{}
-	sweep time.Time
+	dir  string
+	o    Options
+	log  *slog.Logger
+	lock *os.File
 
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	mu   sync.RWMutex // guards idx and segs
+	idx  index
+	segs []*segment // oldest first; the last one is appended to
+	// truncated is how many bytes of a cut last frame Open removed.
+	truncated int64
+
+	wmu      sync.Mutex // guards the commit queue
+	queue    []*commit
+	flushing bool
+	inflight map[string]struct{}
+	closed   bool
+	writers  sync.WaitGroup
+
+	kvVersion uint64 // version of the last snapshot written (loop only)
+	stop      chan struct{}
+	done      chan struct{}
+	once      sync.Once
 }
 
-type entry struct {
-	n       int64
-	value   string
-	expires time.Time
+// commit is one PutSpend's records, encoded, waiting for the group write.
+type commit struct {
+	frames []byte
+	recs   []rec // off relative to frames until written
+	terms  [][][]byte
+	done   chan error
 }
 
 var (
@@ -89,7 +96,7 @@ var (
 	_ spend.Store  = (*Store)(nil)
 )
 
-// Open opens (creating if needed) the state file at path.
+// Open opens (creating if needed) the state directory at path.
 func Open(path string, o Options) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -97,55 +104,132 @@ func Open(path string, o Options) (*Store, error) {
 	if o.SyncInterval <= 0 {
 		o.SyncInterval = time.Second
 	}
+	if o.SegmentBytes <= 0 {
+		o.SegmentBytes = 64 << 20
+	}
+	o.SegmentBytes = min(o.SegmentBytes, 1<<30) // offsets are 32-bit
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, fmt.Errorf("embedded store: %s is in use by another process (one file per gateway process; use dynamodb, firestore or redis to share state)", path)
+	if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("embedded store: %s is a file (an older gateway's bbolt state file?): "+
+			"the store is now a directory; move the file away or set GATEWAY_STATE_FILE to a new path", path)
 	}
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		return nil, fmt.Errorf("embedded store: %w", err)
+	}
+	lock, err := lockDir(path)
 	if err != nil {
-		return nil, fmt.Errorf("embedded store: open %s: %w", path, err)
+		return nil, fmt.Errorf("embedded store: %s is in use by another process (one directory per gateway process; use dynamodb, firestore or redis to share state): %w", path, err)
 	}
-	s := &Store{db: db, o: o, log: o.Logger, kv: map[string]entry{}, dirty: map[string]struct{}{},
-		stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Store{Store: memory.New(o.Now), dir: path, o: o, log: o.Logger, lock: lock, idx: newIndex(),
+		inflight: map[string]struct{}{}, stop: make(chan struct{}), done: make(chan struct{})}
 	if err := s.load(); err != nil {
-		db.Close()
+		s.closeFiles()
 		return nil, fmt.Errorf("embedded store: read %s: %w", path, err)
 	}
 	go s.loop()
 	return s, nil
 }
 
-// load creates the buckets and reads the live counters and entries.
+// load reads the snapshot and every segment, truncating a cut last frame.
 func (s *Store) load() error {
-	now := s.o.Now()
-	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketKV, bucketSpend, bucketByTime, bucketByMdl, bucketByKey, bucketByWho} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+	if items, err := readSnapshot(filepath.Join(s.dir, snapName)); err != nil {
+		s.log.Warn("embedded store: counters snapshot unreadable; starting the counters afresh", "err", err)
+	} else {
+		s.Restore(items)
+	}
+	_, s.kvVersion = s.Snapshot()
+	nums, err := listSegments(s.dir)
+	if err != nil {
+		return err
+	}
+	cutoff := int64(-1 << 63)
+	if s.o.Retention > 0 {
+		cutoff = s.o.Now().Add(-s.o.Retention).UnixNano()
+	}
+	for i, num := range nums {
+		seg := &segment{num: num, path: filepath.Join(s.dir, segName(num)), maxStart: -1 << 63}
+		if seg.f, err = os.OpenFile(seg.path, os.O_RDWR, 0); err != nil {
+			return err
+		}
+		s.segs = append(s.segs, seg)
+		valid, err := scanSegment(seg.f, func(r scanned) {
+			seg.maxStart = max(seg.maxStart, r.start)
+			if r.start >= cutoff {
+				s.idx.add(rec{start: r.start, id: r.id, seg: num, off: r.off, size: r.size}, r.terms)
+			}
+		})
+		switch {
+		case errors.Is(err, errCut) && i == len(nums)-1:
+			if err := s.truncateTail(seg, valid); err != nil {
 				return err
 			}
+		case err != nil:
+			return fmt.Errorf("%s: %w at offset %d", seg.path, err, valid)
+		default:
+			seg.size = valid
 		}
-		c := tx.Bucket(bucketKV).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			e, ok := decodeEntry(v)
-			if !ok || !now.Before(e.expires) {
-				if err := c.Delete(); err != nil {
-					return err
-				}
-				continue
-			}
-			s.kv[string(k)] = e
+	}
+	if len(s.segs) == 0 {
+		seg, err := createSegment(s.dir, 1)
+		if err != nil {
+			return err
 		}
-		return nil
-	})
+		s.segs = append(s.segs, seg)
+	}
+	return nil
 }
 
-// Close writes the counters and entries and closes the file.
+// truncateTail cuts the newest segment back to its last whole frame: what a
+// crash between write and fsync leaves (none of it was acknowledged).
+func (s *Store) truncateTail(seg *segment, valid int64) error {
+	fi, err := seg.f.Stat()
+	if err != nil {
+		return err
+	}
+	if valid < int64(len(segMagic)) { // cut while the file was being created
+		valid = 0
+	}
+	s.truncated = fi.Size() - valid
+	s.log.Warn("embedded store: removing a cut write at the end of the spend log (left by a crash; never acknowledged)",
+		"file", seg.path, "bytes", s.truncated)
+	if err := seg.f.Truncate(valid); err != nil {
+		return err
+	}
+	if valid == 0 {
+		if _, err := seg.f.WriteAt([]byte(segMagic), 0); err != nil {
+			return err
+		}
+		valid = int64(len(segMagic))
+	}
+	seg.size = valid
+	return seg.f.Sync()
+}
+
+// Close writes the counters, waits for writes under way and closes the files.
 func (s *Store) Close() error {
+	s.wmu.Lock()
+	s.closed = true
+	s.wmu.Unlock()
+	s.writers.Wait()
 	s.once.Do(func() { close(s.stop) })
 	<-s.done
-	return s.db.Close()
+	return s.closeFiles()
+}
+
+func (s *Store) closeFiles() error {
+	var first error
+	for _, seg := range s.segs {
+		if err := seg.f.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	s.segs = nil
+	if err := unlockDir(s.lock); err != nil && first == nil {
+		first = err
+	}
+	return first
 }
 
 func (s *Store) loop() {
@@ -176,336 +260,267 @@ func (s *Store) loop() {
 	}
 }
 
-// sync writes the counters and entries changed since the last sync.
+// sync writes a snapshot of the counters and entries if they changed.
 func (s *Store) sync() error {
-	s.mu.Lock()
-	if len(s.dirty) == 0 {
-		s.mu.Unlock()
+	if s.Version() == s.kvVersion {
 		return nil
 	}
-	now := s.o.Now()
-	type change struct {
-		key string
-		val []byte // nil: delete
+	items, v := s.Snapshot()
+	if err := writeSnapshot(s.dir, items); err != nil {
+		return err
 	}
-	changes := make([]change, 0, len(s.dirty))
-	for k := range s.dirty {
-		if e, ok := s.live(k, now); ok {
-			changes = append(changes, change{k, encodeEntry(e)})
-		} else {
-			changes = append(changes, change{k, nil})
-		}
-	}
-	s.dirty = map[string]struct{}{}
-	s.mu.Unlock()
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketKV)
-		for _, c := range changes {
-			var err error
-			if c.val == nil {
-				err = b.Delete([]byte(c.key))
-			} else {
-				err = b.Put([]byte(c.key), c.val)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		s.mu.Lock()
-		for _, c := range changes {
-			s.dirty[c.key] = struct{}{}
-		}
-		s.mu.Unlock()
-	}
-	return err
-}
-
-func encodeEntry(e entry) []byte {
-	b := make([]byte, 16+len(e.value))
-	binary.BigEndian.PutUint64(b, uint64(e.n))
-	binary.BigEndian.PutUint64(b[8:], uint64(e.expires.UnixNano()))
-	copy(b[16:], e.value)
-	return b
-}
-
-func decodeEntry(b []byte) (entry, bool) {
-	if len(b) < 16 {
-		return entry{}, false
-	}
-	return entry{
-		n:       int64(binary.BigEndian.Uint64(b)),
-		expires: time.Unix(0, int64(binary.BigEndian.Uint64(b[8:]))),
-		value:   string(b[16:]),
-	}, true
-}
-
-// live returns the entry at key if it has not expired. Caller holds mu.
-func (s *Store) live(key string, now time.Time) (entry, bool) {
-	e, ok := s.kv[key]
-	if !ok || !now.Before(e.expires) {
-		return entry{}, false
-	}
-	return e, true
-}
-
-// maybeSweep forgets expired entries once a minute so memory stays bounded
-// by what is live; the deletions reach the file with the next sync.
-func (s *Store) maybeSweep(now time.Time) {
-	if now.Sub(s.sweep) < time.Minute {
-		return
-	}
-	s.sweep = now
-	for k, e := range s.kv {
-		if !now.Before(e.expires) {
-			delete(s.kv, k)
-			s.dirty[k] = struct{}{}
-		}
-	}
-}
-
-// Incr implements router.Store.
-func (s *Store) Incr(_ context.Context, key string, delta, limit int64, expires time.Time) (int64, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.o.Now()
-	s.maybeSweep(now)
-	e, ok := s.live(key, now)
-	if !ok {
-		e = entry{expires: expires}
-	}
-	if limit > 0 && e.n+delta > limit {
-		return e.n, false, nil
-	}
-	e.n += delta
-	s.kv[key] = e
-	s.dirty[key] = struct{}{}
-	return e.n, true, nil
-}
-
-// Counts implements router.Store.
-func (s *Store) Counts(_ context.Context, keys []string) ([]int64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.o.Now()
-	out := make([]int64, len(keys))
-	for i, k := range keys {
-		if e, ok := s.live(k, now); ok {
-			out[i] = e.n
-		}
-	}
-	return out, nil
-}
-
-// Put implements router.Store.
-func (s *Store) Put(_ context.Context, key, value string, expires time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.maybeSweep(s.o.Now())
-	s.kv[key] = entry{value: value, expires: expires}
-	s.dirty[key] = struct{}{}
+	s.kvVersion = v
 	return nil
 }
 
-// Get implements router.Store.
-func (s *Store) Get(_ context.Context, keys []string) ([]router.Entry, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.o.Now()
-	out := make([]router.Entry, len(keys))
-	for i, k := range keys {
-		if e, ok := s.live(k, now); ok {
-			out[i] = router.Entry{Value: e.value, Expires: e.expires}
-		}
-	}
-	return out, nil
-}
-
-func indexKey(prefix, sk string) []byte {
-	b := make([]byte, 0, len(prefix)+1+len(sk))
-	b = append(b, prefix...)
-	b = append(b, 0)
-	return append(b, sk...)
-}
-
-// PutSpend implements spend.Store: one transaction per batch; a call id
-// already stored is left as it is.
+// PutSpend implements spend.Store: the records are durable when it returns;
+// a call id already stored is left as it is.
 func (s *Store) PutSpend(_ context.Context, recs []spend.Record) error {
 	recs = spend.Dedupe(recs)
 	if len(recs) == 0 {
 		return nil
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		data, byTime, byMdl, byKey := tx.Bucket(bucketSpend), tx.Bucket(bucketByTime), tx.Bucket(bucketByMdl), tx.Bucket(bucketByKey)
-		// Keys arrive in time order (UUIDv7 call ids, time-prefixed index
-		// keys): full pages, as for an append, mean fewer pages to write.
-		for _, b := range []*bolt.Bucket{data, byTime, byMdl, byKey} {
-			b.FillPercent = 0.95
+	c := &commit{done: make(chan error, 1)}
+	s.wmu.Lock()
+	if s.closed {
+		s.wmu.Unlock()
+		return ErrClosed
+	}
+	s.mu.RLock()
+	for _, r := range recs {
+		if _, busy := s.inflight[r.CallID]; busy || s.idx.has(r.CallID) {
+			continue
 		}
-		for _, r := range recs {
-			id := []byte(r.CallID)
-			if data.Get(id) != nil {
-				continue
-			}
-			// A fresh slice per record: bbolt keeps values until the commit.
-			js := spend.AppendJSON(nil, r)
-			sk := spend.SortKey(r)
-			if err := data.Put(id, js); err != nil {
-				return err
-			}
-			if err := byTime.Put([]byte(sk), nil); err != nil {
-				return err
-			}
-			for _, m := range spend.ModelNames(r) {
-				if err := byMdl.Put(indexKey(m, sk), nil); err != nil {
-					return err
-				}
-			}
-			if r.KeyHash != "" {
-				if err := byKey.Put(indexKey(r.KeyHash, sk), nil); err != nil {
-					return err
-				}
-			}
-			for _, o := range ownerIndexes(r) {
-				if err := tx.Bucket(bucketByWho).Put(indexKey(o, sk), nil); err != nil {
-					return err
-				}
-			}
-		}
+		s.inflight[r.CallID] = struct{}{}
+		start := unixNanos(r.StartTime)
+		at := len(c.frames)
+		c.frames = appendFrame(c.frames, r, start)
+		payload := c.frames[at+frameHead:]
+		h, _, _ := decodeHead(payload)
+		c.recs = append(c.recs, rec{start: start, id: r.CallID, off: uint32(at + frameHead), size: uint32(len(payload))})
+		c.terms = append(c.terms, h.terms)
+	}
+	s.mu.RUnlock()
+	if len(c.recs) == 0 {
+		s.wmu.Unlock()
 		return nil
-	})
+	}
+	s.queue = append(s.queue, c)
+	lead := !s.flushing
+	s.flushing = true
+	s.writers.Add(1)
+	s.wmu.Unlock()
+	defer s.writers.Done()
+	if lead {
+		s.flush()
+	}
+	return <-c.done
 }
 
-// QuerySpend implements spend.Store. It walks one index backwards from the
-// upper bound: the key index if a key is given, else the user's or team's,
-// else the model index, else time; the other filters are checked on the records found.
+// flush writes queued commits, one group at a time, until the queue is empty.
+func (s *Store) flush() {
+	for {
+		s.wmu.Lock()
+		group := s.queue
+		s.queue = nil
+		if len(group) == 0 {
+			s.flushing = false
+			s.wmu.Unlock()
+			return
+		}
+		s.wmu.Unlock()
+		err := s.write(group)
+		s.wmu.Lock()
+		for _, c := range group {
+			for _, r := range c.recs {
+				delete(s.inflight, r.id)
+			}
+		}
+		s.wmu.Unlock()
+		for _, c := range group {
+			c.done <- err
+		}
+	}
+}
+
+// write appends a group of commits to the newest segment with one write and
+// one fsync, then indexes them. On failure the segment is cut back, so no
+// partial frame stays in the middle of the log.
+func (s *Store) write(group []*commit) error {
+	size := 0
+	for _, c := range group {
+		size += len(c.frames)
+	}
+	seg, err := s.active(int64(size))
+	if err != nil {
+		return err
+	}
+	buf := group[0].frames
+	if len(group) > 1 {
+		buf = make([]byte, 0, size)
+		for _, c := range group {
+			buf = append(buf, c.frames...)
+		}
+	}
+	base := seg.size
+	if _, err = seg.f.WriteAt(buf, base); err == nil {
+		err = seg.f.Sync()
+	}
+	if err != nil {
+		if terr := seg.f.Truncate(base); terr != nil {
+			s.log.Error("embedded store: cutting back a failed write failed; Open will truncate it", "err", terr)
+		}
+		return fmt.Errorf("embedded store: writing spend records: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seg.size = base + int64(size)
+	off := uint32(base)
+	for _, c := range group {
+		for i, r := range c.recs {
+			r.seg, r.off = seg.num, off+r.off
+			seg.maxStart = max(seg.maxStart, r.start)
+			s.idx.add(r, c.terms[i])
+		}
+		off += uint32(len(c.frames))
+	}
+	return nil
+}
+
+// active returns the segment to append n bytes to, starting a new one when
+// the newest would pass SegmentBytes.
+func (s *Store) active(n int64) (*segment, error) {
+	s.mu.RLock()
+	seg := s.segs[len(s.segs)-1]
+	s.mu.RUnlock()
+	if seg.size == int64(len(segMagic)) || seg.size+n <= s.o.SegmentBytes {
+		return seg, nil
+	}
+	next, err := createSegment(s.dir, seg.num+1)
+	if err != nil {
+		return nil, fmt.Errorf("embedded store: new segment: %w", err)
+	}
+	s.mu.Lock()
+	s.segs = append(s.segs, next)
+	s.mu.Unlock()
+	return next, nil
+}
+
+// QuerySpend implements spend.Store: it walks the most selective index list
+// (key, else user, else team, else model, else time) backwards from the upper bound, reading the
+// records it passes; the other filters are checked on the records read.
 func (s *Store) QuerySpend(_ context.Context, q spend.Query) (spend.Page, error) {
 	q, err := q.Normalize()
 	if err != nil {
 		return spend.Page{}, err
 	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	var page spend.Page
-	err = s.db.View(func(tx *bolt.Tx) error {
-		data := tx.Bucket(bucketSpend)
-		lo, hi := q.Bounds()
-		if q.RequestID != "" {
-			r, ok, err := getRecord(data, q.RequestID)
-			if err != nil || !ok {
-				return err
-			}
-			if sk := spend.SortKey(r); q.Matches(r) && sk >= lo && (hi == "" || sk < hi) {
-				page.Records = append(page.Records, r)
-			}
-			return nil
+	var buf []byte
+	lo, hi := q.Bounds()
+	low, high := parseBound(lo), parseBound(hi)
+	if q.RequestID != "" {
+		i, ok := s.idx.ids[q.RequestID]
+		if !ok {
+			return page, nil
 		}
-		var b *bolt.Bucket
-		var prefix []byte
-		switch {
-		case q.KeyHash != "":
-			b, prefix = tx.Bucket(bucketByKey), indexKey(q.KeyHash, "")
-		case q.UserID != "":
-			b, prefix = tx.Bucket(bucketByWho), indexKey("u:"+q.UserID, "")
-		case q.TeamID != "":
-			b, prefix = tx.Bucket(bucketByWho), indexKey("t:"+q.TeamID, "")
-		case q.Model != "":
-			b, prefix = tx.Bucket(bucketByMdl), indexKey(q.Model, "")
-		default:
-			b = tx.Bucket(bucketByTime)
+		r := &s.idx.recs[i]
+		if (low.set && !low.atOrAfter(r)) || (high.set && high.atOrAfter(r)) {
+			return page, nil
 		}
-		c := b.Cursor()
-		var k []byte
-		if hi == "" {
-			k, _ = c.Seek(append(bytes.Clone(prefix), 0xff))
-		} else {
-			k, _ = c.Seek(append(bytes.Clone(prefix), hi...))
+		rec, err := s.read(r, &buf)
+		if err != nil {
+			return page, err
 		}
-		if k == nil {
-			k, _ = c.Last()
-		} else {
-			k, _ = c.Prev()
+		if q.Matches(rec) {
+			page.Records = append(page.Records, rec)
 		}
-		low := append(bytes.Clone(prefix), lo...)
-		for ; k != nil && bytes.HasPrefix(k, prefix) && bytes.Compare(k, low) >= 0; k, _ = c.Prev() {
-			sk := string(k[len(prefix):])
-			if hi != "" && sk >= hi {
-				continue
-			}
-			r, ok, err := getRecord(data, sk[20:])
-			if err != nil {
-				return err
-			}
-			if !ok || !q.Matches(r) {
-				continue
-			}
-			if len(page.Records) == q.Limit {
-				page.NextCursor = spend.EncodeCursor(spend.SortKey(page.Records[q.Limit-1]))
-				return nil
-			}
-			page.Records = append(page.Records, r)
+		return page, nil
+	}
+	l, ok := s.idx.list(q)
+	if !ok {
+		return page, nil
+	}
+	from, to := s.idx.span(l, low, high)
+	for k := to - 1; k >= from; k-- {
+		rec, err := s.read(&s.idx.recs[l[k]], &buf)
+		if err != nil {
+			return spend.Page{}, err
 		}
-		return nil
-	})
-	return page, err
+		if !q.Matches(rec) {
+			continue
+		}
+		if len(page.Records) == q.Limit {
+			page.NextCursor = spend.EncodeCursor(spend.SortKey(page.Records[q.Limit-1]))
+			break
+		}
+		page.Records = append(page.Records, rec)
+	}
+	return page, nil
 }
 
-func getRecord(data *bolt.Bucket, id string) (spend.Record, bool, error) {
-	js := data.Get([]byte(id))
-	if js == nil {
-		return spend.Record{}, false, nil
+// read loads one record from its segment. Caller holds mu (read).
+func (s *Store) read(r *rec, buf *[]byte) (spend.Record, error) {
+	var seg *segment
+	for i := len(s.segs) - 1; i >= 0; i-- {
+		if s.segs[i].num == r.seg {
+			seg = s.segs[i]
+			break
+		}
 	}
-	var r spend.Record
-	if err := json.Unmarshal(js, &r); err != nil {
-		return r, false, fmt.Errorf("embedded store: record %s: %w", id, err)
+	if seg == nil {
+		return spend.Record{}, fmt.Errorf("embedded store: record %s: segment %d is gone", r.id, r.seg)
 	}
-	return r, true, nil
+	if cap(*buf) < int(r.size) {
+		*buf = make([]byte, r.size)
+	}
+	p := (*buf)[:r.size]
+	if _, err := seg.f.ReadAt(p, int64(r.off)); err != nil {
+		return spend.Record{}, fmt.Errorf("embedded store: record %s: %w", r.id, err)
+	}
+	_, js, ok := decodeHead(p)
+	var out spend.Record
+	if !ok {
+		return out, fmt.Errorf("embedded store: record %s: bad frame", r.id)
+	}
+	if err := json.Unmarshal(js, &out); err != nil {
+		return out, fmt.Errorf("embedded store: record %s: %w", r.id, err)
+	}
+	return out, nil
 }
 
-// prune deletes spend records that started before cutoff, with their index entries.
+// prune forgets spend records that started before cutoff and deletes the
+// sealed segments holding nothing newer.
 func (s *Store) prune(cutoff time.Time) (int, error) {
-	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		data, byTime, byMdl, byKey := tx.Bucket(bucketSpend), tx.Bucket(bucketByTime), tx.Bucket(bucketByMdl), tx.Bucket(bucketByKey)
-		// Keys arrive in time order (UUIDv7 call ids, time-prefixed index
-		// keys): full pages, as for an append, mean fewer pages to write.
-		for _, b := range []*bolt.Bucket{data, byTime, byMdl, byKey} {
-			b.FillPercent = 0.95
+	c := cutoff.UnixNano()
+	s.mu.Lock()
+	n := s.idx.dropBefore(c)
+	var gone []*segment
+	keep := s.segs[:0:0]
+	for i, seg := range s.segs {
+		if i < len(s.segs)-1 && seg.maxStart < c {
+			gone = append(gone, seg)
+			continue
 		}
-		limit := []byte(spend.TimeKey(cutoff))
-		c := byTime.Cursor()
-		for k, _ := c.First(); k != nil && bytes.Compare(k, limit) < 0; k, _ = c.First() {
-			sk := string(k)
-			r, ok, err := getRecord(data, sk[20:])
-			if err != nil {
-				return err
-			}
-			if ok {
-				for _, m := range spend.ModelNames(r) {
-					if err := byMdl.Delete(indexKey(m, sk)); err != nil {
-						return err
-					}
-				}
-				if r.KeyHash != "" {
-					if err := byKey.Delete(indexKey(r.KeyHash, sk)); err != nil {
-						return err
-					}
-				}
-				for _, o := range ownerIndexes(r) {
-					if err := tx.Bucket(bucketByWho).Delete(indexKey(o, sk)); err != nil {
-						return err
-					}
-				}
-				if err := data.Delete([]byte(r.CallID)); err != nil {
-					return err
-				}
-			}
-			if err := c.Delete(); err != nil {
-				return err
-			}
-			n++
+		keep = append(keep, seg)
+	}
+	s.segs = keep
+	s.mu.Unlock()
+	var first error
+	for _, seg := range gone {
+		seg.f.Close()
+		if err := os.Remove(seg.path); err != nil && first == nil {
+			first = err
 		}
-		return nil
-	})
-	return n, err
+	}
+	return n, first
+}
+
+// unixNanos is spend.SortKey's time: 0 for a zero or pre-1970 time.
+func unixNanos(t time.Time) int64 {
+	if t.IsZero() || t.UnixNano() < 0 {
+		return 0
+	}
+	return t.UnixNano()
 }

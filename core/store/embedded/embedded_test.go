@@ -2,7 +2,11 @@ package embedded
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,7 +29,7 @@ func TestConformance(t *testing.T) { storetest.Run(t, open) }
 func BenchmarkStore(b *testing.B) { storetest.Bench(b, open) }
 
 // TestSurvivesRestart: counters, entries and spend records written before
-// Close are there after reopening the file; expired ones are not.
+// Close are there after reopening the directory; expired ones are not.
 func TestSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "state.db")
@@ -102,5 +106,174 @@ func TestPrune(t *testing.T) {
 				t.Fatalf("pruned record still found by %+v", q)
 			}
 		}
+	}
+}
+
+// TestCutTailRepaired: what a power cut can leave at the end of the newest
+// segment (half a frame, a frame failing its CRC) is removed at Open; the
+// whole records before it are kept, and the next open finds nothing to do.
+func TestCutTailRepaired(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	recs := []spend.Record{{CallID: "a", StartTime: now, ModelGroup: "g"}, {CallID: "b", StartTime: now.Add(time.Second), ModelGroup: "g"}}
+	extra := appendFrame(nil, spend.Record{CallID: "c", StartTime: now, ModelGroup: "g"}, now.UnixNano())
+	badCRC := append([]byte(nil), extra...)
+	badCRC[len(badCRC)-2] ^= 0xff
+	for name, tail := range map[string][]byte{"half frame": extra[:len(extra)/2], "bad crc": badCRC, "short header": extra[:5]} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "state")
+			s, err := Open(dir, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.PutSpend(ctx, recs); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			f, err := os.OpenFile(filepath.Join(dir, segName(1)), os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Write(tail)
+			f.Close()
+			for pass, wantCut := range []int64{int64(len(tail)), 0} {
+				s, err = Open(dir, Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if s.truncated != wantCut {
+					t.Errorf("open %d removed %d bytes, want %d", pass, s.truncated, wantCut)
+				}
+				p, err := s.QuerySpend(ctx, spend.Query{})
+				if err != nil || len(p.Records) != 2+pass || p.Records[0].CallID != "b" {
+					t.Fatalf("open %d: records = %+v, %v", pass, p.Records, err)
+				}
+				// The log takes writes again after the repair.
+				if pass == 0 {
+					if err := s.PutSpend(ctx, []spend.Record{{CallID: "c", StartTime: now.Add(-time.Hour)}}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				s.Close()
+			}
+		})
+	}
+}
+
+// TestCorruptSealedSegmentRefused: damage anywhere but the end of the newest
+// segment is not a crash's doing; Open refuses rather than drop records.
+func TestCorruptSealedSegmentRefused(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "state")
+	s, err := Open(dir, Options{SegmentBytes: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if err := s.PutSpend(ctx, []spend.Record{{CallID: fmt.Sprint("r", i), StartTime: time.Now(), ModelGroup: "g"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	f, err := os.OpenFile(filepath.Join(dir, segName(1)), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{0xde, 0xad}, 30)
+	f.Close()
+	if s, err := Open(dir, Options{}); err == nil {
+		s.Close()
+		t.Fatal("opened a log with a damaged sealed segment")
+	} else if !strings.Contains(err.Error(), segName(1)) {
+		t.Fatalf("error %q does not name the segment", err)
+	}
+}
+
+// TestSegmentsRotateAndRetentionDeletesThem: the log moves to a new segment
+// past SegmentBytes; pruning deletes sealed segments with nothing newer than
+// the cutoff, and the records they held are gone after a reopen too.
+func TestSegmentsRotateAndRetentionDeletesThem(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "state")
+	now := time.Now()
+	s, err := Open(dir, Options{SegmentBytes: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		age := 48 * time.Hour
+		if i >= 30 {
+			age = 0
+		}
+		r := spend.Record{CallID: fmt.Sprint("r", i), StartTime: now.Add(-age + time.Duration(i)), ModelGroup: "g"}
+		if err := s.PutSpend(ctx, []spend.Record{r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nums, _ := listSegments(dir)
+	if len(nums) < 3 {
+		t.Fatalf("%d segments after 40 records of 2 KiB segments", len(nums))
+	}
+	if n, err := s.prune(now.Add(-24 * time.Hour)); err != nil || n != 30 {
+		t.Fatalf("prune = %d, %v; want 30", n, err)
+	}
+	after, _ := listSegments(dir)
+	if len(after) >= len(nums) {
+		t.Fatalf("segments %v -> %v: none deleted", nums, after)
+	}
+	s.Close()
+	s, err = Open(dir, Options{Retention: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p, err := s.QuerySpend(ctx, spend.Query{Limit: 1000})
+	if err != nil || len(p.Records) != 10 {
+		t.Fatalf("after reopen: %d records, %v; want the 10 recent ones", len(p.Records), err)
+	}
+}
+
+// TestOldStateFileRefused: a bbolt file from an older gateway at the path
+// is reported, not overwritten.
+func TestOldStateFileRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gateway-state.db")
+	os.WriteFile(path, []byte("bolt"), 0o600)
+	if s, err := Open(path, Options{}); err == nil {
+		s.Close()
+		t.Fatal("opened over a file")
+	} else if !strings.Contains(err.Error(), "is a file") {
+		t.Fatalf("error = %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "bolt" {
+		t.Fatal("the old file was changed")
+	}
+}
+
+// TestConcurrentPutSpendGroupCommit: writers at once, the same ids from
+// several of them, leave exactly one copy of each record.
+func TestConcurrentPutSpendGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	_, sp := open(t)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range 20 {
+				recs := make([]spend.Record, 10)
+				for i := range recs {
+					// Writers g and g^1 write the same ids.
+					recs[i] = spend.Record{CallID: fmt.Sprintf("g%d-b%d-%d", g/2, b, i), StartTime: time.Unix(int64(1000+b), int64(i)), ModelGroup: "g"}
+				}
+				if err := sp.PutSpend(ctx, recs); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	p, err := sp.QuerySpend(ctx, spend.Query{Limit: 1000})
+	if err != nil || len(p.Records) != 4*20*10 {
+		t.Fatalf("%d records, %v; want 800", len(p.Records), err)
 	}
 }

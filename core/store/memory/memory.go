@@ -16,6 +16,9 @@ type Store struct {
 	now     func() time.Time
 	entries map[string]entry
 	sweep   time.Time
+	// version counts changes, so a persisting owner (core/store/embedded)
+	// writes a snapshot only when something changed.
+	version uint64
 }
 
 type entry struct {
@@ -72,6 +75,7 @@ func (s *Store) Incr(_ context.Context, key string, delta, limit int64, expires 
 	}
 	e.n += delta
 	s.entries[key] = e
+	s.version++
 	return e.n, true, nil
 }
 
@@ -96,6 +100,7 @@ func (s *Store) Put(_ context.Context, key, value string, expires time.Time) err
 	now := s.now()
 	s.maybeSweep(now)
 	s.entries[key] = entry{value: value, expires: expires}
+	s.version++
 	return nil
 }
 

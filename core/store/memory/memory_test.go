@@ -68,3 +68,33 @@ func TestSpendStoreBounded(t *testing.T) {
 		t.Error("newest record dropped")
 	}
 }
+
+// TestSnapshotRestore: a snapshot holds the live entries only, its version
+// moves with every change, and Restore brings the entries back.
+func TestSnapshotRestore(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := New(func() time.Time { return now })
+	ctx := context.Background()
+	s.Incr(ctx, "rpm", 3, 0, now.Add(time.Minute))
+	s.Put(ctx, "cool", "dep-1", now.Add(time.Hour))
+	s.Put(ctx, "gone", "x", now.Add(-time.Second))
+	items, v := s.Snapshot()
+	if len(items) != 2 {
+		t.Fatalf("snapshot = %+v, want the 2 live entries", items)
+	}
+	if _, v2 := s.Snapshot(); v2 != v {
+		t.Fatalf("version moved without a change: %d -> %d", v, v2)
+	}
+	s.Incr(ctx, "rpm", 1, 0, now.Add(time.Minute))
+	if s.Version() == v {
+		t.Fatal("version did not move on Incr")
+	}
+	r := New(func() time.Time { return now })
+	r.Restore(items)
+	if c, _ := r.Counts(ctx, []string{"rpm"}); c[0] != 3 {
+		t.Fatalf("restored counter = %d, want 3", c[0])
+	}
+	if e, _ := r.Get(ctx, []string{"cool", "gone"}); e[0].Value != "dep-1" || e[1].Found() {
+		t.Fatalf("restored entries = %+v", e)
+	}
+}

@@ -11,7 +11,7 @@
 //
 // Per backend (environment first, then config, then default):
 //
-//	embedded   GATEWAY_STATE_FILE, general_settings.state_file, "gateway-state.db"
+//	embedded   GATEWAY_STATE_FILE, general_settings.state_file, "gateway-state" (a directory)
 //	dynamodb   GATEWAY_STATE_TABLE, general_settings.state_table, "claude-gateway-state";
 //	           AWS_ENDPOINT_URL_DYNAMODB for a local server; GATEWAY_STATE_CREATE_TABLE=true
 //	           creates the table at start (tests, local runs; production declares it)
@@ -42,12 +42,7 @@ import (
 	"github.com/claude-gateway/claude-gateway/core/config"
 	"github.com/claude-gateway/claude-gateway/core/router"
 	"github.com/claude-gateway/claude-gateway/core/spend"
-	"github.com/claude-gateway/claude-gateway/core/store/dynamodb"
-	"github.com/claude-gateway/claude-gateway/core/store/embedded"
-	"github.com/claude-gateway/claude-gateway/core/store/firestore"
 	"github.com/claude-gateway/claude-gateway/core/store/guard"
-	"github.com/claude-gateway/claude-gateway/core/store/memory"
-	"github.com/claude-gateway/claude-gateway/core/store/redis"
 )
 
 // Platforms the gateway runs on.
@@ -71,7 +66,7 @@ const (
 
 // Defaults.
 const (
-	DefaultFile       = "gateway-state.db"
+	DefaultFile       = "gateway-state"
 	DefaultTable      = "claude-gateway-state"
 	DefaultCollection = "gateway"
 )
@@ -150,73 +145,16 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*State, error) {
 	log := o.Logger.With("state_store", kind)
 
 	st := &State{Backend: kind}
-	var inner router.Store
-	switch kind {
-	case Memory:
-		inner, st.Spend = memory.New(nil), memory.NewSpendStore()
-		if o.Platform == PlatformLambda || o.Platform == PlatformCloudRun {
-			log.Warn("state_store memory: limits, cooldowns and spend are per instance and lost on restart; use dynamodb, firestore or redis to share them")
-		}
-	case Embedded:
-		path := first(env("GATEWAY_STATE_FILE"), g.StateFile, DefaultFile)
-		s, err := embedded.Open(path, embedded.Options{Logger: log, Retention: retention})
-		if err != nil {
-			return nil, err
-		}
-		inner, st.Spend, st.close = s, s, s.Close
-		if o.Platform == PlatformLambda || o.Platform == PlatformCloudRun {
-			log.Warn("state_store embedded keeps state in this instance's file; instances do not share it", "file", path)
-		}
-	case DynamoDB:
-		table := first(env("GATEWAY_STATE_TABLE"), g.StateTable, DefaultTable)
-		client, err := dynamodb.NewClient(ctx, env("AWS_ENDPOINT_URL_DYNAMODB"))
-		if err != nil {
-			return nil, err
-		}
-		if isTrue(env("GATEWAY_STATE_CREATE_TABLE")) {
-			if err := dynamodb.CreateTable(ctx, client, table, log); err != nil {
-				return nil, err
-			}
-		}
-		s, err := dynamodb.New(dynamodb.Options{Client: client, Table: table, Logger: log, Retention: retention})
-		if err != nil {
-			return nil, err
-		}
-		inner, st.Spend = s, s
-	case Firestore:
-		s, err := firestore.Open(ctx, firestore.Options{
-			ProjectID:    env("GATEWAY_STATE_PROJECT", "GOOGLE_CLOUD_PROJECT"),
-			DatabaseID:   env("GATEWAY_FIRESTORE_DATABASE"),
-			Collection:   first(env("GATEWAY_STATE_COLLECTION"), g.StateCollection, DefaultCollection),
-			EmulatorHost: env("FIRESTORE_EMULATOR_HOST"),
-			Logger:       log,
-			Retention:    retention,
-		})
-		if err != nil {
-			return nil, err
-		}
-		inner, st.Spend, st.close = s, s, s.Close
-	case Redis:
-		r := cfg.Router
-		client, err := redis.NewClient(redis.ClientOptions{
-			URL:      first(r.RedisURL, env("REDIS_URL")),
-			Host:     first(r.RedisHost, env("REDIS_HOST")),
-			Port:     first(r.RedisPort, env("REDIS_PORT")),
-			Password: first(r.RedisPassword, env("REDIS_PASSWORD")),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("state_store redis: %w", err)
-		}
-		s, err := redis.New(redis.Options{Client: client, Prefix: env("GATEWAY_STATE_PREFIX"), Logger: log, Retention: retention})
-		if err != nil {
-			client.Close()
-			return nil, err
-		}
-		inner, st.Spend, st.close = s, s, client.Close
-	default:
+	open, ok := backends[kind]
+	if !ok {
 		return nil, fmt.Errorf("state store %q: want memory, embedded, dynamodb, firestore or redis", kind)
 	}
-	st.Store = guard.New(inner, guard.Options{Backend: kind, FailClosed: failClosed, Timeout: timeout, Logger: log, Observer: o.StoreObserver})
+	b, err := open(ctx, params{cfg: cfg, platform: o.Platform, env: env, log: log, retention: retention})
+	if err != nil {
+		return nil, err
+	}
+	st.Spend, st.close = b.spend, b.close
+	st.Store = guard.New(b.store, guard.Options{Backend: kind, FailClosed: failClosed, Timeout: timeout, Logger: log, Observer: o.StoreObserver})
 	log.Info("state store ready", "fail_closed", failClosed, "spend_retention", retention.String())
 	return st, nil
 }

@@ -149,12 +149,22 @@ func TestOpenErrors(t *testing.T) {
 		"redis without host": {minimal + "general_settings:\n  state_store: redis\n", nil},
 		"bad retention":      {minimal, map[string]string{"GATEWAY_STATE_STORE": "memory", "GATEWAY_SPEND_RETENTION": "soon"}},
 		"bad timeout":        {minimal, map[string]string{"GATEWAY_STATE_STORE": "memory", "GATEWAY_STATE_TIMEOUT": "-1s"}},
-		"embedded dir":       {minimal, map[string]string{"GATEWAY_STATE_FILE": t.TempDir()}},
+		"embedded on a file": {minimal, map[string]string{"GATEWAY_STATE_FILE": oldStateFile(t)}},
 	} {
 		if _, err := New(ctx, parse(t, tc.yaml, nil), Options{Getenv: func(k string) string { return tc.env[k] }}); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
+}
+
+// oldStateFile is a file where the embedded store wants its directory (an
+// older gateway's bbolt file).
+func oldStateFile(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "gateway-state.db")
+	if err := os.WriteFile(p, []byte("bolt"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func TestRetention(t *testing.T) {

@@ -1,0 +1,229 @@
+package embedded
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/claude-gateway/claude-gateway/core/spend"
+)
+
+// The spend log is a directory of segment files, spend-00000001.log and up,
+// oldest first. A segment is segMagic, then frames appended in commit order:
+//
+//	[payload length u32][CRC-32C of payload u32][payload]
+//
+// and a payload is a record's index fields, then the record as JSON:
+//
+//	[version u8][StartTime unix nanos i64][len][call id][term count u8]{[len][term]}[JSON]
+//
+// (lengths are uvarints; a term is a kind byte and a value, see terms). Only
+// the newest segment is appended to; every commit is fsynced before it is
+// acknowledged, so a crash can only cut the newest segment's last frames,
+// which Open finds by their length or CRC and truncates.
+const (
+	segMagic   = "cgspend1"
+	segPrefix  = "spend-"
+	segSuffix  = ".log"
+	frameHead  = 8
+	payloadV1  = 1
+	maxPayload = 16 << 20 // a record is a few hundred bytes; more is a cut or corrupt frame
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// segment is one file of the log.
+type segment struct {
+	num  uint32
+	path string
+	f    *os.File
+	size int64
+	// maxStart is the newest StartTime (unix nanos) in the file: retention
+	// deletes a sealed segment whose every record is older than the cutoff.
+	maxStart int64
+}
+
+func segName(num uint32) string { return fmt.Sprintf("%s%08d%s", segPrefix, num, segSuffix) }
+
+// listSegments returns the segment numbers in dir, ascending.
+func listSegments(dir string) ([]uint32, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var nums []uint32
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, segPrefix) || !strings.HasSuffix(name, segSuffix) {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(name, segPrefix), segSuffix), 10, 32)
+		if err != nil || n == 0 {
+			continue
+		}
+		nums = append(nums, uint32(n))
+	}
+	sort.Slice(nums, func(i, j int) bool { return nums[i] < nums[j] })
+	return nums, nil
+}
+
+// createSegment makes an empty segment and makes its name durable.
+func createSegment(dir string, num uint32) (*segment, error) {
+	path := filepath.Join(dir, segName(num))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write([]byte(segMagic)); err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, err
+	}
+	return &segment{num: num, path: path, f: f, size: int64(len(segMagic)), maxStart: -1 << 63}, nil
+}
+
+// scanned is one record found while reading a segment.
+type scanned struct {
+	start int64
+	id    string
+	off   uint32 // of the payload
+	size  uint32
+	terms [][]byte // aliases the read buffer: copy to keep
+}
+
+// errCut is a frame cut short or failing its CRC.
+var errCut = errors.New("cut or corrupt frame")
+
+// scanSegment reads every whole frame of the segment at path, calling fn
+// for each. It returns the length of the valid prefix (where a cut frame,
+// if any, starts) and errCut if the file goes on past it.
+func scanSegment(f *os.File, fn func(scanned)) (valid int64, err error) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, err
+	}
+	r := bufio.NewReaderSize(f, 256<<10)
+	magic := make([]byte, len(segMagic))
+	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != segMagic {
+		return 0, errCut
+	}
+	off := int64(len(segMagic))
+	var head [frameHead]byte
+	var payload []byte
+	for {
+		if _, err := io.ReadFull(r, head[:]); err == io.EOF {
+			return off, nil
+		} else if err != nil {
+			return off, errCut
+		}
+		n := binary.BigEndian.Uint32(head[:4])
+		if n == 0 || n > maxPayload {
+			return off, errCut
+		}
+		if cap(payload) < int(n) {
+			payload = make([]byte, n)
+		}
+		payload = payload[:n]
+		if _, err := io.ReadFull(r, payload); err != nil {
+			return off, errCut
+		}
+		if crc32.Checksum(payload, crcTable) != binary.BigEndian.Uint32(head[4:]) {
+			return off, errCut
+		}
+		rec, _, ok := decodeHead(payload)
+		if !ok {
+			return off, errCut
+		}
+		rec.off, rec.size = uint32(off+frameHead), n
+		fn(rec)
+		off += frameHead + int64(n)
+	}
+}
+
+// terms are the index entries of a record: 'm' + each model name it is
+// found under, 'k' + its key hash, 'u' + its user, 't' + its team.
+func terms(r spend.Record) []string {
+	var out []string
+	for _, m := range spend.ModelNames(r) {
+		out = append(out, "m"+m)
+	}
+	if r.KeyHash != "" {
+		out = append(out, "k"+r.KeyHash)
+	}
+	// Queries carry user and team ids as spend.Query.Normalize leaves them.
+	for _, t := range []struct {
+		kind byte
+		v    string
+	}{{'u', r.UserID}, {'t', r.TeamID}} {
+		if t.v != "" {
+			out = append(out, string(t.kind)+strings.ToValidUTF8(t.v, "\uFFFD"))
+		}
+	}
+	return out
+}
+
+// appendFrame appends r's frame to dst.
+func appendFrame(dst []byte, r spend.Record, start int64) []byte {
+	at := len(dst)
+	dst = append(dst, make([]byte, frameHead)...)
+	dst = append(dst, payloadV1)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(start))
+	dst = binary.AppendUvarint(dst, uint64(len(r.CallID)))
+	dst = append(dst, r.CallID...)
+	ts := terms(r)
+	dst = append(dst, byte(len(ts)))
+	for _, t := range ts {
+		dst = binary.AppendUvarint(dst, uint64(len(t)))
+		dst = append(dst, t...)
+	}
+	dst = spend.AppendJSON(dst, r)
+	payload := dst[at+frameHead:]
+	binary.BigEndian.PutUint32(dst[at:], uint32(len(payload)))
+	binary.BigEndian.PutUint32(dst[at+4:], crc32.Checksum(payload, crcTable))
+	return dst
+}
+
+// decodeHead reads a payload's index fields; rest is the record's JSON.
+func decodeHead(p []byte) (s scanned, rest []byte, ok bool) {
+	if len(p) < 9 || p[0] != payloadV1 {
+		return s, nil, false
+	}
+	s.start = int64(binary.BigEndian.Uint64(p[1:9]))
+	p = p[9:]
+	id, p, ok := uvarintBytes(p)
+	if !ok || len(id) == 0 || len(p) < 1 {
+		return s, nil, false
+	}
+	s.id = string(id)
+	n := int(p[0])
+	p = p[1:]
+	for range n {
+		var t []byte
+		if t, p, ok = uvarintBytes(p); !ok || len(t) == 0 {
+			return s, nil, false
+		}
+		s.terms = append(s.terms, t)
+	}
+	return s, p, true
+}
+
+func uvarintBytes(p []byte) (b, rest []byte, ok bool) {
+	n, k := binary.Uvarint(p)
+	if k <= 0 || n > uint64(len(p)-k) {
+		return nil, nil, false
+	}
+	return p[k : k+int(n)], p[k+int(n):], true
+}
