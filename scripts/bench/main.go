@@ -90,6 +90,40 @@ type target struct {
 	url     string
 	startMS float64
 	idleRSS int64
+	// keys, if set, are virtual keys the clients use in rotation instead of
+	// the master key (the 1,000-active-keys figure).
+	keys []string
+	next atomic.Uint64
+}
+
+// key returns the credential for tg's next request.
+func (tg *target) key() string {
+	if len(tg.keys) == 0 {
+		return "sk-bench"
+	}
+	return tg.keys[tg.next.Add(1)%uint64(len(tg.keys))]
+}
+
+// generateKeys makes n virtual keys on tg through /key/generate.
+func generateKeys(tg *target, n int) ([]string, error) {
+	keys := make([]string, 0, n)
+	for i := range n {
+		req, _ := http.NewRequest("POST", tg.url+"/key/generate", strings.NewReader(fmt.Sprintf(`{"key_alias":"bench-%d","models":["claude-sonnet"]}`, i)))
+		req.Header.Set("Authorization", "Bearer sk-bench")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		i := bytes.Index(b, []byte(`"key":"`))
+		if resp.StatusCode != 200 || i < 0 {
+			return nil, fmt.Errorf("/key/generate: %d %.200s", resp.StatusCode, b)
+		}
+		rest := b[i+7:]
+		keys = append(keys, string(rest[:bytes.IndexByte(rest, '"')]))
+	}
+	return keys, nil
 }
 
 func start(name, bin string, args []string, env []string) (*target, error) {
@@ -167,13 +201,13 @@ func body(stream bool, text string) string {
 	return fmt.Sprintf(`{"model":"claude-sonnet","max_tokens":256,"stream":%t,"messages":[{"role":"user","content":%q}]}`, stream, text)
 }
 
-func post(ctx context.Context, url, b string) (*http.Request, error) {
+func post(ctx context.Context, url, key, b string) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, "POST", url+"/v1/messages", strings.NewReader(b))
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("content-type", "application/json")
-	req.Header.Set("x-api-key", "sk-bench")
+	req.Header.Set("x-api-key", key)
 	req.Header.Set("anthropic-version", "2023-06-01")
 	return req, nil
 }
@@ -201,7 +235,7 @@ func load(tg *target, d time.Duration, conc int, stream bool, into *result) {
 			var local []time.Duration
 			for ctx.Err() == nil {
 				s := time.Now()
-				req, _ := post(context.Background(), tg.url, b)
+				req, _ := post(context.Background(), tg.url, tg.key(), b)
 				resp, err := client.Do(req)
 				if err != nil {
 					errs.Add(1)
@@ -311,7 +345,7 @@ func streams(tg *target, n int, release chan struct{}) (float64, error) {
 			defer failed.Done()
 			once := sync.OnceFunc(opened.Done)
 			defer once()
-			req, _ := post(ctx, tg.url, b)
+			req, _ := post(ctx, tg.url, tg.key(), b)
 			resp, err := client.Do(req)
 			if err != nil {
 				errs.Add(1)
@@ -355,6 +389,7 @@ func main() {
 	starts := flag.Int("starts", 11, "cold starts per binary (the median is reported)")
 	nStreams := flag.Int("streams", 1000, "slow concurrent streams for the memory-per-stream figure (0: skip)")
 	crTags := flag.String("cloudrun-tags", "grpcnotrace,nodynamodb", "build tags of the Cloud Run binary (make print-tags)")
+	nKeys := flag.Int("keys", 1000, "virtual keys for the gw-keys target (memory store, clients rotate over them; 0: skip)")
 	lambdaTags := flag.String("lambda-tags", "lambda.norpc,grpcnotrace,nootlp,nofirestore,noredis", "build tags of the Lambda bootstrap")
 	flag.Parse()
 	dir, _ := os.MkdirTemp("", "gwbench")
@@ -424,6 +459,14 @@ general_settings:
 	check(err)
 	defer gwEmb.cmd.Process.Kill()
 	targets := []*target{proxy, gwMem, gwEmb}
+	if *nKeys > 0 {
+		gwKeys, err := start("gw-keys", gwBin, gwArgs, memEnv)
+		check(err)
+		defer gwKeys.cmd.Process.Kill()
+		gwKeys.keys, err = generateKeys(gwKeys, *nKeys)
+		check(err)
+		targets = append(targets, gwKeys)
+	}
 
 	fmt.Printf("\nload: %d concurrent clients, %s per target and body type in %d interleaved rounds, loopback upstream\n", *conc, *dur, *rounds)
 	res := map[string]map[bool]*result{}
@@ -453,6 +496,13 @@ general_settings:
 				r.cpuPerReq().Round(time.Microsecond), float64(r.cpuPerReq())/float64(base.cpuPerReq()),
 				r.pct(50).Round(time.Microsecond), r.pct(99).Round(time.Microsecond), float64(r.pct(99))/float64(base.pct(99)),
 				r.maxRSSKB, r.errs)
+		}
+	}
+	if *nKeys > 0 {
+		for _, stream := range []bool{false, true} {
+			k, m := res["gw-keys"][stream], res[gwMem.name][stream]
+			fmt.Printf("%d virtual keys vs the master key (both memory store), %s: throughput %.3fx, cpu/req %.2fx\n", *nKeys,
+				map[bool]string{false: "json", true: "sse"}[stream], k.rps()/m.rps(), float64(k.cpuPerReq())/float64(m.cpuPerReq()))
 		}
 	}
 	fmt.Printf("\nidle RSS (fresh process): bare proxy %d KB, gw-memory %d KB (%.2fx), gw-embedded %d KB (%.2fx)\n",
