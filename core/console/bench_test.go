@@ -22,7 +22,7 @@ const benchRecords = 1_000_000
 // writing a million records takes a while) an embedded store of
 // benchRecords spend records spread over the 30 days before the file was made.
 func benchStore(b *testing.B) (*embedded.Store, time.Time) {
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("claude-gateway-console-bench-%d-v1.db", benchRecords))
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("claude-gateway-console-bench-%d-v2", benchRecords))
 	stamp := path + ".made"
 	made, err := os.ReadFile(stamp)
 	st, oerr := embedded.Open(path, embedded.Options{})
