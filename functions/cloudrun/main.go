@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/awsconfigsource"
+	"github.com/claude-gateway/claude-gateway/core/bodydeadline"
 	"github.com/claude-gateway/claude-gateway/core/configsource"
 	"github.com/claude-gateway/claude-gateway/core/gateway"
 	"github.com/claude-gateway/claude-gateway/core/logging"
@@ -29,6 +30,14 @@ import (
 
 // drainTimeout fits Cloud Run's 10 s between SIGTERM and SIGKILL.
 const drainTimeout = 9 * time.Second
+
+// Slow clients: headers must arrive within headerTimeout and a body within
+// bodyTimeout of its headers (a 40 MiB body at ~1 MB/s), so connections
+// trickling bytes are closed instead of piling up; answers stream unbounded.
+const (
+	headerTimeout = 10 * time.Second
+	bodyTimeout   = 60 * time.Second
+)
 
 func main() { os.Exit(run()) }
 
@@ -77,7 +86,8 @@ func run() int {
 		// Profiling for operators and benchmarks, on its own (loopback) listener only.
 		go func() { log.Warn("pprof stopped", "error", http.ListenAndServe(addr, http.DefaultServeMux).Error()) }()
 	}
-	srv := &http.Server{Handler: recovery.Handler(logging.Traced(gw), log), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
+	handler := bodydeadline.Handler(recovery.Handler(logging.Traced(gw), log), bodyTimeout)
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: headerTimeout, IdleTimeout: 120 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "config", loaded.Source, "deployments", len(cfg.Deployments),
