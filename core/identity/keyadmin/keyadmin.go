@@ -16,7 +16,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -73,10 +72,12 @@ func Handlers(repo identity.Repo, o Options) map[string]http.Handler {
 		"POST /key/{key}/regenerate": http.HandlerFunc(h.regenerate),
 		"POST /user/new":             http.HandlerFunc(h.userNew),
 		"GET /user/info":             http.HandlerFunc(h.userInfo),
+		"GET /user/list":             http.HandlerFunc(h.userList),
 		"POST /user/update":          http.HandlerFunc(h.userUpdate),
 		"POST /user/delete":          http.HandlerFunc(h.userDelete),
 		"POST /team/new":             http.HandlerFunc(h.teamNew),
 		"GET /team/info":             http.HandlerFunc(h.teamInfo),
+		"GET /team/list":             http.HandlerFunc(h.teamList),
 		"POST /team/update":          http.HandlerFunc(h.teamUpdate),
 		"POST /team/delete":          http.HandlerFunc(h.teamDelete),
 		"POST /team/member_add":      http.HandlerFunc(h.teamMemberAdd),
@@ -333,20 +334,9 @@ func (h *handlers) all(ctx context.Context) ([]*identity.Key, error) {
 // return_full_object=true returns documents instead of hashes.
 func (h *handlers) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	page, size := 1, 10
-	for _, p := range []struct {
-		name string
-		dst  *int
-		max  int
-	}{{"page", &page, 1 << 30}, {"size", &size, 100}} {
-		if s := q.Get(p.name); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 || n > p.max {
-				badRequest(w, fmt.Sprintf("%s: want an integer from 1 to %d", p.name, p.max))
-				return
-			}
-			*p.dst = n
-		}
+	page, size, ok := paging(w, q, "size")
+	if !ok {
+		return
 	}
 	all, err := h.all(r.Context())
 	if err != nil {
