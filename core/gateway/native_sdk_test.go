@@ -3,8 +3,6 @@ package gateway_test
 import (
 	"context"
 	"errors"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -20,17 +18,6 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-// plainBodyClient hides the request body's WriteTo (PITFALLS #1: otherwise
-// streams intermittently end early on loopback).
-type plainBodyClient struct{ c *http.Client }
-
-func (p plainBodyClient) Do(r *http.Request) (*http.Response, error) {
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = struct{ io.ReadCloser }{r.Body}
-	}
-	return p.c.Do(r)
-}
-
 // tlsGateway serves gw over HTTPS too: the SDK sends bearer tokens only over TLS.
 func tlsGateway(t *testing.T, gw *httptest.Server) *httptest.Server {
 	s := httptest.NewTLSServer(gw.Config.Handler)
@@ -45,7 +32,7 @@ func bedrockSDK(gw *httptest.Server, key string) *bedrockruntime.Client {
 		// Claude Code's Bedrock mode sends it: Authorization: Bearer.
 		Region: "us-east-1", BaseEndpoint: aws.String(url + "/bedrock"),
 		BearerAuthTokenProvider: bearer.StaticTokenProvider{Token: bearer.Token{Value: key}},
-		HTTPClient:              plainBodyClient{gw.Client()}, RetryMaxAttempts: 1,
+		HTTPClient:              plainHTTPClient(gw), RetryMaxAttempts: 1,
 	})
 }
 

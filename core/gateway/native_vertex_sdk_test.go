@@ -33,7 +33,8 @@ func vertexSDK(gwURL, key string, client *http.Client) anthropic.Client {
 	)
 }
 
-// plainBodyTransport hides the request body's WriteTo (PITFALLS #1).
+// plainBodyTransport hides the request body's WriteTo (PITFALLS #1: otherwise
+// streams intermittently end early on loopback).
 type plainBodyTransport struct{ rt http.RoundTripper }
 
 func (p plainBodyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
