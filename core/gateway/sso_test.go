@@ -5,13 +5,10 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +20,7 @@ import (
 
 	"github.com/claude-gateway/claude-gateway/core/config"
 	"github.com/claude-gateway/claude-gateway/core/gateway"
+	"github.com/claude-gateway/claude-gateway/core/sso/devicetest"
 	"github.com/claude-gateway/claude-gateway/core/sso/oidctest"
 )
 
@@ -130,66 +128,11 @@ func (g *ssoGateway) saw(path string) bool {
 	return false
 }
 
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
-// deviceLogin runs Claude Code's /login against base as user: device
-// authorization, the browser's verification page and IdP round trip, polls.
+// deviceLogin runs Claude Code's /login against base as user.
 func deviceLogin(t *testing.T, base string, idp *oidctest.IdP, user oidctest.User) (access, refresh string) {
 	t.Helper()
-	idp.SignInAs(user)
-	form := func(path string, v url.Values) (int, map[string]any) {
-		resp, err := http.PostForm(base+path, v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&m)
-		return resp.StatusCode, m
-	}
-	code, da := form("/oauth/device_authorization", url.Values{"surface": {"claude_code"}})
-	if code != 200 {
-		t.Fatalf("device authorization: %d %v", code, da)
-	}
-	dc := da["device_code"].(string)
-	if code, body := form("/oauth/token", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {dc}}); code != 400 || body["error"] != "authorization_pending" {
-		t.Fatalf("first poll: %d %v", code, body)
-	}
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar}
-	resp, err := browser.Get(da["verification_uri_complete"].(string))
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := csrfField.FindSubmatch(page)
-	if m == nil {
-		t.Fatalf("verification page: %s", page)
-	}
-	req, _ := http.NewRequest(http.MethodPost, base+"/device", strings.NewReader(url.Values{"csrf": {string(m[1])}, "user_code": {da["user_code"].(string)}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", base)
-	if resp, err = browser.Do(req); err != nil {
-		t.Fatal(err)
-	}
-	done, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("sign-in: %d %s", resp.StatusCode, done)
-	}
-	for i := 0; i < 20; i++ {
-		code, body := form("/oauth/token", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {dc}})
-		if code == 200 {
-			return body["access_token"].(string), body["refresh_token"].(string)
-		}
-		if body["error"] != "slow_down" {
-			t.Fatalf("poll: %d %v", code, body)
-		}
-		time.Sleep(500 * time.Millisecond) // the test's interval bucket
-	}
-	t.Fatal("never got a token")
-	return "", ""
+	tok := devicetest.Login(t, base, idp, user)
+	return tok.Access, tok.Refresh
 }
 
 var (

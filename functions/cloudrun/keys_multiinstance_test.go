@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -19,11 +17,6 @@ import (
 // one instance is refused by every instance within the refresh bound (2 s,
 // asserted at 5 s).
 func TestMultiInstanceVirtualKeys(t *testing.T) {
-	endpoint := os.Getenv("DYNAMODB_ENDPOINT")
-	if endpoint == "" {
-		t.Skip("SKIP: DYNAMODB_ENDPOINT is not set; run through scripts/test-services.sh (make test does) to start dynalite")
-	}
-	bin := gatewayBinary(t)
 	cfgPath := writeConfig(t, `
 model_list:
   - model_name: claude-sonnet
@@ -33,34 +26,9 @@ model_list:
 general_settings:
   master_key: sk-multi
 `)
-	table := fmt.Sprintf("gw-keys-%d", time.Now().UnixNano())
-	env := []string{"GATEWAY_CONFIG=" + cfgPath, "GATEWAY_STATE_STORE=dynamodb", "GATEWAY_STATE_TABLE=" + table,
-		"AWS_ENDPOINT_URL_DYNAMODB=" + endpoint, "AWS_ACCESS_KEY_ID=AKIDLOCAL", "AWS_SECRET_ACCESS_KEY=local",
-		"AWS_REGION=us-east-1", "LOG_LEVEL=warn"}
 	var bases []string
-	for i := 0; i < 4; i++ {
-		port := freePort(t)
-		cmd := exec.Command(bin)
-		cmd.Env = append(append(os.Environ(), env...), "PORT="+port, fmt.Sprintf("GATEWAY_STATE_CREATE_TABLE=%v", i == 0))
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		base := "http://127.0.0.1:" + port
-		up := false
-		for j := 0; j < 200 && !up; j++ {
-			if resp, err := http.Get(base + "/health/liveliness"); err == nil {
-				resp.Body.Close()
-				up = true
-			} else {
-				time.Sleep(25 * time.Millisecond)
-			}
-		}
-		if !up {
-			t.Fatal("gateway did not start")
-		}
-		bases = append(bases, base)
+	for _, in := range startInstances(t, dynamoEnv(t, cfgPath, "gw-keys"), 4) {
+		bases = append(bases, in.base)
 	}
 	do := func(base, path, key, body string) (int, string) {
 		req, _ := http.NewRequest("POST", base+path, strings.NewReader(body))

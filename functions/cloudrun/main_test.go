@@ -113,16 +113,22 @@ func startServer(t *testing.T, yaml string) (*exec.Cmd, string, *bytes.Buffer) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	base := "http://127.0.0.1:" + port
-	for i := 0; i < 100; i++ {
+	if !answers("http://127.0.0.1:" + port) {
+		t.Fatalf("server did not start: %s", logs.String())
+	}
+	return cmd, port, &logs
+}
+
+// answers waits up to 5 s for base's liveness route.
+func answers(base string) bool {
+	for i := 0; i < 200; i++ {
 		if resp, err := http.Get(base + "/health/liveliness"); err == nil {
 			resp.Body.Close()
-			return cmd, port, &logs
+			return true
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(25 * time.Millisecond)
 	}
-	t.Fatalf("server did not start: %s", logs.String())
-	return nil, "", nil
+	return false
 }
 
 // The server listens on IPv6 too: Node clients resolve localhost to ::1 first.
@@ -212,4 +218,54 @@ func TestBinaryStreamsIncrementally(t *testing.T) {
 	if gap := stop.Sub(firstDelta); gap < 500*time.Millisecond {
 		t.Errorf("first delta only %v before message_stop: the stream was buffered", gap)
 	}
+}
+
+// instance is one gateway process of a multi-instance test.
+type instance struct {
+	cmd  *exec.Cmd
+	base string
+}
+
+// dynamoEnv is the environment that points a gateway process at the shared
+// DynamoDB server (dynalite, started by scripts/test-services.sh) and a
+// table of its own; it skips the test when no server is running.
+func dynamoEnv(t *testing.T, cfgPath, tablePrefix string, extra ...string) []string {
+	t.Helper()
+	endpoint := os.Getenv("DYNAMODB_ENDPOINT")
+	if endpoint == "" {
+		t.Skip("SKIP: DYNAMODB_ENDPOINT is not set; run through scripts/test-services.sh (make test does) to start dynalite")
+	}
+	table := fmt.Sprintf("%s-%d", tablePrefix, time.Now().UnixNano())
+	return append([]string{"GATEWAY_CONFIG=" + cfgPath, "GATEWAY_STATE_STORE=dynamodb", "GATEWAY_STATE_TABLE=" + table,
+		"AWS_ENDPOINT_URL_DYNAMODB=" + endpoint, "AWS_ACCESS_KEY_ID=AKIDLOCAL", "AWS_SECRET_ACCESS_KEY=local",
+		"AWS_REGION=us-east-1", "LOG_LEVEL=warn"}, extra...)
+}
+
+// startInstance runs the binary with env on a free port and waits until it
+// answers; create says whether this process creates the table.
+func startInstance(t *testing.T, env []string, create bool) instance {
+	t.Helper()
+	port := freePort(t)
+	cmd := exec.Command(gatewayBinary(t))
+	cmd.Env = append(append(os.Environ(), env...), "PORT="+port, fmt.Sprintf("GATEWAY_STATE_CREATE_TABLE=%v", create))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	base := "http://127.0.0.1:" + port
+	if !answers(base) {
+		t.Fatal("gateway did not start")
+	}
+	return instance{cmd: cmd, base: base}
+}
+
+// startInstances starts n processes on one table; the first creates it.
+func startInstances(t *testing.T, env []string, n int) []instance {
+	t.Helper()
+	var out []instance
+	for i := 0; i < n; i++ {
+		out = append(out, startInstance(t, env, i == 0))
+	}
+	return out
 }

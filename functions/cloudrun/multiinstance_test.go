@@ -2,10 +2,7 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,11 +15,6 @@ import (
 // 200 requests spread over the four: at most 60 are served in the window, the
 // rest get 429 with retry-after, and exactly 200 spend records are written.
 func TestMultiInstanceSharedDynamoDB(t *testing.T) {
-	endpoint := os.Getenv("DYNAMODB_ENDPOINT")
-	if endpoint == "" {
-		t.Skip("SKIP: DYNAMODB_ENDPOINT is not set; run through scripts/test-services.sh (make test does) to start dynalite")
-	}
-	bin := gatewayBinary(t)
 	cfgPath := writeConfig(t, `
 model_list:
   - model_name: claude-sonnet
@@ -35,36 +27,8 @@ router_settings:
 general_settings:
   master_key: sk-multi
 `)
-	table := fmt.Sprintf("gw-multi-%d", time.Now().UnixNano())
-	env := []string{"GATEWAY_CONFIG=" + cfgPath, "GATEWAY_STATE_STORE=dynamodb", "GATEWAY_STATE_TABLE=" + table,
-		"AWS_ENDPOINT_URL_DYNAMODB=" + endpoint, "AWS_ACCESS_KEY_ID=AKIDLOCAL", "AWS_SECRET_ACCESS_KEY=local",
-		"AWS_REGION=us-east-1", "LOG_LEVEL=warn"}
-	start := func(create bool) (*exec.Cmd, string) {
-		port := freePort(t)
-		cmd := exec.Command(bin)
-		cmd.Env = append(append(os.Environ(), env...), "PORT="+port, fmt.Sprintf("GATEWAY_STATE_CREATE_TABLE=%v", create))
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		base := "http://127.0.0.1:" + port
-		for i := 0; i < 200; i++ {
-			if resp, err := http.Get(base + "/health/liveliness"); err == nil {
-				resp.Body.Close()
-				return cmd, base
-			}
-			time.Sleep(25 * time.Millisecond)
-		}
-		t.Fatal("gateway did not start")
-		return nil, ""
-	}
-	var cmds []*exec.Cmd
-	var bases []string
-	for i := 0; i < 4; i++ {
-		cmd, base := start(i == 0) // the first creates the table
-		cmds, bases = append(cmds, cmd), append(bases, base)
-	}
+	env := dynamoEnv(t, cfgPath, "gw-multi")
+	instances := startInstances(t, env, 4)
 	// Keep all 200 requests inside one minute window.
 	if s := time.Now().Second(); s > 40 {
 		time.Sleep(time.Duration(61-s) * time.Second)
@@ -80,7 +44,7 @@ general_settings:
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			req, _ := http.NewRequest("POST", bases[i%4]+"/v1/messages",
+			req, _ := http.NewRequest("POST", instances[i%4].base+"/v1/messages",
 				strings.NewReader(`{"model":"claude-sonnet","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`))
 			req.Header.Set("x-api-key", "sk-multi")
 			resp, err := http.DefaultClient.Do(req)
@@ -103,13 +67,13 @@ general_settings:
 	}
 	t.Logf("statuses %v", statuses)
 	// SIGTERM flushes each instance's buffered spend records.
-	for _, cmd := range cmds {
-		cmd.Process.Signal(syscall.SIGTERM)
+	for _, in := range instances {
+		in.cmd.Process.Signal(syscall.SIGTERM)
 	}
-	for _, cmd := range cmds {
-		cmd.Wait()
+	for _, in := range instances {
+		in.cmd.Wait()
 	}
-	_, base := start(false)
+	base := startInstance(t, env, false).base
 	records := map[string]int{}
 	cursor := ""
 	for page := 0; page < 20; page++ {
