@@ -2,14 +2,11 @@ package gateway_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -56,23 +53,8 @@ model_list:
 	}
 	secret, _ := generateKey(t, gw.URL, `{"team_id":"interns","key_alias":"laptop"}`)
 
-	dir := t.TempDir()
-	for _, sub := range []string{"home", "project"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-p", "say hello")
-	cmd.Dir = filepath.Join(dir, "project")
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + filepath.Join(dir, "home"), "TERM=dumb",
-		"ANTHROPIC_BASE_URL=" + front.URL, "ANTHROPIC_AUTH_TOKEN=" + secret,
-		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1", "DISABLE_TELEMETRY=1",
-	}
 	start := time.Now()
-	out, err := cmd.CombinedOutput()
+	out, err := runClaude(t, bin, cliDir(t), append([]string{"ANTHROPIC_BASE_URL=" + front.URL, "ANTHROPIC_AUTH_TOKEN=" + secret}, quietCLI...), "-p", "say hello")
 	took := time.Since(start)
 	if err == nil {
 		t.Fatalf("claude -p succeeded over budget:\n%s", out)

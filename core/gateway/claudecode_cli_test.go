@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -187,27 +186,6 @@ func cliBackends(t *testing.T) []cliBackend {
 	}
 }
 
-// claudeCLI runs one `claude -p prompt` in dir (HOME inside it) against
-// gatewayURL. --allowedTools is variadic, so it comes last.
-func claudeCLI(t *testing.T, bin, dir, gatewayURL, prompt string, flags ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	args := append(append([]string{"-p", prompt}, flags...), "--allowedTools", "Bash")
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = filepath.Join(dir, "project")
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + filepath.Join(dir, "home"), "TERM=dumb",
-		"ANTHROPIC_BASE_URL=" + gatewayURL, "ANTHROPIC_AUTH_TOKEN=" + masterKey,
-		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1", "DISABLE_TELEMETRY=1",
-	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("claude %q: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
 // TestClaudeCodeCLI: print mode, a Bash tool round trip and a two-turn
 // conversation, through a Bedrock deployment, a Vertex deployment and a mixed
 // group whose first pick fails.
@@ -220,15 +198,7 @@ func TestClaudeCodeCLI(t *testing.T) {
 	for _, b := range cliBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			newDir := func() string {
-				d := t.TempDir()
-				for _, sub := range []string{"home", "project"} {
-					if err := os.MkdirAll(filepath.Join(d, sub), 0o755); err != nil {
-						t.Fatal(err)
-					}
-				}
-				return d
-			}
+			newDir := func() string { return cliDir(t) }
 			t.Run("print", func(t *testing.T) {
 				if out := claudeCLI(t, bin, newDir(), b.url, "say hello"); !strings.Contains(out, "reply #1 from "+b.served) {
 					t.Errorf("answer %q", out)

@@ -1,15 +1,12 @@
 package gateway_test
 
 import (
-	"context"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/gateway"
 	"github.com/claude-gateway/claude-gateway/core/providers/anthropic/anthropictest"
@@ -83,24 +80,6 @@ func nativeBackends(t *testing.T) []cliBackend {
 	}
 }
 
-// claudeNativeCLI runs `claude -p prompt` in one of the cloud modes.
-func claudeNativeCLI(t *testing.T, bin, dir string, env []string, prompt string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-p", prompt, "--allowedTools", "Bash")
-	cmd.Dir = filepath.Join(dir, "project")
-	cmd.Env = append([]string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + filepath.Join(dir, "home"), "TERM=dumb", "ANTHROPIC_AUTH_TOKEN=" + masterKey,
-		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1", "DISABLE_TELEMETRY=1",
-	}, env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("claude -p %q: %v\n%s", prompt, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
 // TestClaudeCodeNativeModes: the real CLI in Bedrock mode and in Vertex mode,
 // pointed at the gateway, answers print mode and completes a Bash tool round
 // trip, served in turn by a Bedrock, a Vertex and an Anthropic deployment.
@@ -115,15 +94,7 @@ func TestClaudeCodeNativeModes(t *testing.T) {
 			t.Run(mode.name+"/"+b.name, func(t *testing.T) {
 				t.Parallel()
 				env := mode.env(b.url)
-				newDir := func() string {
-					d := t.TempDir()
-					for _, sub := range []string{"home", "project"} {
-						if err := os.MkdirAll(filepath.Join(d, sub), 0o755); err != nil {
-							t.Fatal(err)
-						}
-					}
-					return d
-				}
+				newDir := func() string { return cliDir(t) }
 				t.Run("print", func(t *testing.T) {
 					if out := claudeNativeCLI(t, bin, newDir(), env, "say hello"); !strings.Contains(out, "reply #1 from "+b.served) {
 						t.Errorf("answer %q", out)
@@ -151,12 +122,7 @@ func TestClaudeCodeModelDiscovery(t *testing.T) {
 		t.Skip("SKIP: CLAUDE_CODE_BIN not set (scripts/claude-code-cli.sh installs the CLI; make test sets it)")
 	}
 	gw := startGateway(t, "model_list:\n  - model_name: claude-opus-4-5\n    litellm_params:\n      model: simulated/claude-opus-4-5-20251101\n"+cliGeneral, gateway.Options{})
-	dir := t.TempDir()
-	for _, sub := range []string{"home", "project"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := cliDir(t)
 	claudeNativeCLI(t, bin, dir, []string{"ANTHROPIC_BASE_URL=" + gw.URL, "CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY=1", "ANTHROPIC_MODEL=claude-opus-4-5"}, "say hello")
 	b, err := os.ReadFile(filepath.Join(dir, "home", ".claude", "cache", "gateway-models.json"))
 	if err != nil {

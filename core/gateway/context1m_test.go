@@ -137,12 +137,7 @@ func TestClaudeCodeContext1M(t *testing.T) {
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			dir := t.TempDir()
-			for _, sub := range []string{"home", "project"} {
-				if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-					t.Fatal(err)
-				}
-			}
+			dir := cliDir(t)
 			before := len(a.Requests())
 			if out := claudeNativeCLI(t, bin, dir, m.env, "say hello"); !strings.Contains(out, "Hello there") {
 				t.Errorf("CLI answered %q", out)

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -293,13 +292,8 @@ func TestSSOClaudeCodeCLI(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(home, ".claude", ".credentials.json"), cred, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-p", "say hello", "--model", "claude-sonnet-4-5")
-	cmd.Dir = filepath.Join(dir, "project")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TERM=dumb", "DISABLE_AUTOUPDATER=1"}
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "gateway") {
+	out, err := runClaude(t, bin, dir, nil, "-p", "say hello", "--model", "claude-sonnet-4-5")
+	if err != nil || !strings.Contains(out, "gateway") {
 		t.Fatalf("claude -p: %v\n%s", err, out)
 	}
 	for _, p := range []string{"GET /managed/settings", "GET /v1/models", "POST /v1/messages"} {
