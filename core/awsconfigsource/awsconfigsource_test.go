@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
@@ -223,5 +224,121 @@ func TestSourceWrongCredentialsRefused(t *testing.T) {
 	}
 	if len(f.seen) != 0 {
 		t.Fatalf("request served despite a bad signature: %v", f.seen)
+	}
+}
+
+// flaky fails its first n calls with status and code, then hands over to next.
+type flaky struct {
+	n      int
+	status int
+	code   string
+	calls  int
+	next   http.Handler
+}
+
+func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.calls++
+	if f.calls <= f.n {
+		awsError(w, f.status, f.code, "try again")
+		return
+	}
+	f.next.ServeHTTP(w, r)
+}
+
+// Throttling and 5xx answers are retried as the SDK's standard retryer
+// does (3 attempts in all); a client error is final at once.
+func TestSourceRetries(t *testing.T) {
+	tests := []struct {
+		name      string
+		failures  int
+		status    int
+		code      string
+		wantCalls int
+		wantErr   string
+	}{
+		{"throttled once", 1, 400, "ThrottlingException", 2, ""},
+		{"5xx twice", 2, 500, "InternalServerError", 3, ""},
+		{"5xx three times", 3, 503, "ServiceUnavailable", 3, "ServiceUnavailable"},
+		{"access denied is final", 5, 400, "AccessDeniedException", 1, "AccessDeniedException"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &flaky{n: tc.failures, status: tc.status, code: tc.code,
+				next: &fakeAWS{t: t, params: map[string]string{"/p": "v"}}}
+			srv := httptest.NewServer(f)
+			t.Cleanup(srv.Close)
+			src := NewFromConfig(aws.Config{Region: testRegion, BaseEndpoint: aws.String(srv.URL), HTTPClient: srv.Client(),
+				Credentials: credentials.NewStaticCredentialsProvider(testAKID, testSecret, "")})
+			got, err := src.Parameter(context.Background(), "/p")
+			if f.calls != tc.wantCalls {
+				t.Errorf("%d calls, want %d", f.calls, tc.wantCalls)
+			}
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != "v" {
+				t.Fatalf("got %q, %v", got, err)
+			}
+		})
+	}
+}
+
+// A binary secret (SecretBinary, base64 in the JSON) is returned as its bytes.
+func TestSourceBinarySecret(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		io.WriteString(w, `{"ARN":"a","Name":"n","SecretBinary":"c2stYmluYXJ5"}`)
+	}))
+	t.Cleanup(srv.Close)
+	src := NewFromConfig(aws.Config{Region: testRegion, BaseEndpoint: aws.String(srv.URL), HTTPClient: srv.Client(),
+		Credentials: credentials.NewStaticCredentialsProvider(testAKID, testSecret, "")})
+	if got, err := src.Secret(context.Background(), "a"); err != nil || got != "sk-binary" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+}
+
+// Endpoints resolve as the SDK clients resolve them.
+func TestEndpoint(t *testing.T) {
+	tests := []struct {
+		name   string
+		env    map[string]string
+		base   string
+		region string
+		svc    service
+		want   string
+	}{
+		{"ssm regional", nil, "", "eu-west-1", ssmService, "https://ssm.eu-west-1.amazonaws.com"},
+		{"secrets regional", nil, "", "us-east-2", secretsService, "https://secretsmanager.us-east-2.amazonaws.com"},
+		{"china partition", nil, "", "cn-north-1", ssmService, "https://ssm.cn-north-1.amazonaws.com.cn"},
+		{"gov cloud is in aws's DNS", nil, "", "us-gov-west-1", secretsService, "https://secretsmanager.us-gov-west-1.amazonaws.com"},
+		{"fips", map[string]string{"AWS_USE_FIPS_ENDPOINT": "true"}, "", "us-east-1", ssmService, "https://ssm-fips.us-east-1.amazonaws.com"},
+		{"per-service variable", map[string]string{"AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://127.0.0.1:9"}, "http://global", "us-east-1", secretsService, "http://127.0.0.1:9"},
+		{"per-service variable of the other service", map[string]string{"AWS_ENDPOINT_URL_SSM": "http://127.0.0.1:9"}, "", "us-east-1", secretsService, "https://secretsmanager.us-east-1.amazonaws.com"},
+		{"global endpoint", nil, "http://global", "us-east-1", ssmService, "http://global"},
+		{"configured endpoints ignored", map[string]string{"AWS_ENDPOINT_URL_SSM": "http://127.0.0.1:9", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true"},
+			"", "us-east-1", ssmService, "https://ssm.us-east-1.amazonaws.com"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, k := range []string{"AWS_USE_FIPS_ENDPOINT", "AWS_ENDPOINT_URL_SSM", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_ENDPOINT_URL"} {
+				t.Setenv(k, tc.env[k])
+			}
+			t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+			t.Setenv("AWS_REGION", tc.region)
+			cfg, err := awsconfig.LoadDefaultConfig(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.base != "" {
+				cfg.BaseEndpoint = aws.String(tc.base)
+			}
+			got, err := NewFromConfig(cfg).endpoint(context.Background(), tc.svc)
+			if err != nil || got != tc.want {
+				t.Fatalf("endpoint = %q, %v; want %q", got, err, tc.want)
+			}
+		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 )
 
 // files are the console's assets; nothing is fetched from anywhere else.
@@ -18,7 +19,7 @@ import (
 //go:embed assets
 var files embed.FS
 
-// asset is one file, with its gzip form made once at start.
+// asset is one file, with its gzip form.
 type asset struct {
 	raw, gz []byte
 	ctype   string
@@ -26,8 +27,15 @@ type asset struct {
 
 // assets holds every embedded file and the index page, whose asset URLs
 // carry a content hash (?v=...) so browsers cache assets for a long time and
-// still see a new build at once.
+// still see a new build at once. They are hashed and gzipped at the first
+// console request, not at start: that work took most of a cold start, and a
+// gateway that never serves /ui (Lambda behind Claude Code) never pays it.
 type assets struct {
+	load func() *loadedAssets
+}
+
+// loadedAssets are the assets once hashed and gzipped.
+type loadedAssets struct {
 	byName  map[string]*asset
 	index   *asset
 	version string
@@ -36,8 +44,10 @@ type assets struct {
 // indexFile is the page shell; "{{v}}" in it becomes the content hash.
 const indexFile = "index.html"
 
-func loadAssets() *assets {
-	a := &assets{byName: map[string]*asset{}}
+func newAssets() *assets { return &assets{load: sync.OnceValue(loadAssets)} }
+
+func loadAssets() *loadedAssets {
+	a := &loadedAssets{byName: map[string]*asset{}}
 	sum := sha256.New()
 	_ = fs.WalkDir(files, "assets", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -73,16 +83,17 @@ func newAsset(name string, b []byte) *asset {
 
 func (a *assets) serveIndex(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-cache")
-	a.index.write(w, r)
+	a.load().index.write(w, r)
 }
 
 func (a *assets) serve(w http.ResponseWriter, r *http.Request) {
-	f := a.byName[r.PathValue("file")]
+	l := a.load()
+	f := l.byName[r.PathValue("file")]
 	if f == nil {
 		http.NotFound(w, r)
 		return
 	}
-	if r.URL.Query().Get("v") == a.version {
+	if r.URL.Query().Get("v") == l.version {
 		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 	} else {
 		w.Header().Set("Cache-Control", "no-cache")
@@ -106,7 +117,7 @@ func (f *asset) write(w http.ResponseWriter, r *http.Request) {
 }
 
 // compressedSize is the whole console's gzip size (the index and every asset).
-func (a *assets) compressedSize() int {
+func (a *loadedAssets) compressedSize() int {
 	n := len(a.index.gz)
 	for _, f := range a.byName {
 		n += len(f.gz)

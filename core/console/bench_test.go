@@ -61,8 +61,8 @@ func benchStore(b *testing.B) (*embedded.Store, time.Time) {
 // firstPaint is what a browser fetches before the overview's charts paint:
 // the page, its four assets, the session probe and the day's series.
 func firstPaint(b *testing.B, c *Console, ck *http.Cookie, rng string) {
-	for _, p := range []string{"/ui/", "/ui/assets/app.css?v=" + c.assets.version, "/ui/assets/vendor/uplot/uPlot.min.css?v=" + c.assets.version,
-		"/ui/assets/vendor/uplot/uPlot.iife.min.js?v=" + c.assets.version, "/ui/assets/app.js?v=" + c.assets.version,
+	for _, p := range []string{"/ui/", "/ui/assets/app.css?v=" + c.assets.load().version, "/ui/assets/vendor/uplot/uPlot.min.css?v=" + c.assets.load().version,
+		"/ui/assets/vendor/uplot/uPlot.iife.min.js?v=" + c.assets.load().version, "/ui/assets/app.js?v=" + c.assets.load().version,
 		"/ui/api/session", "/ui/api/overview?range=" + rng} {
 		r := httptest.NewRequest("GET", "https://gw.example"+p, nil)
 		r.Header.Set("Accept-Encoding", "gzip")

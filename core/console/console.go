@@ -77,7 +77,7 @@ func New(o Options) *Console {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	c := &Console{o: o, sign: newSigner(o.MasterKey), rollup: newRollup(o.Spend, o.Now), assets: loadAssets()}
+	c := &Console{o: o, sign: newSigner(o.MasterKey), rollup: newRollup(o.Spend, o.Now), assets: newAssets()}
 	am := http.NewServeMux()
 	for p, h := range o.Admin {
 		am.Handle(p, h)

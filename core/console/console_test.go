@@ -542,7 +542,7 @@ func TestPageAndAssets(t *testing.T) {
 		t.Errorf("/ui: %d %v", w.Code, w.Header())
 	}
 	const budget = 300 << 10
-	if n := f.c.assets.compressedSize(); n > budget {
+	if n := f.c.assets.load().compressedSize(); n > budget {
 		t.Errorf("console is %d bytes gzipped, over %d", n, budget)
 	} else {
 		t.Logf("console: %d bytes gzipped", n)

@@ -34,7 +34,10 @@ type member struct {
 	maxInput      int64
 	timeout       time.Duration
 	streamTimeout time.Duration
-	cost          float64 // USD per input token + per output token; +Inf unknown
+	// cost is USD per input token + per output token (+Inf unknown), worked
+	// out at the first cost-based pick: pricing it at start would parse the
+	// price table on every cold start, whatever the strategy.
+	cost func() float64
 	// Store keys that do not change with the minute.
 	cooldownKey string
 
@@ -71,7 +74,7 @@ func newMember(d *Deployment, pricer Pricer) *member {
 		maxInput:      d.Config.Info.MaxInputTokens,
 		timeout:       p.Timeout,
 		streamTimeout: p.StreamTimeout,
-		cost:          unitCost(d, pricer),
+		cost:          sync.OnceValue(func() float64 { return unitCost(d, pricer) }),
 		cooldownKey:   "cooldown:" + d.ID(),
 	}
 	return m

@@ -189,7 +189,7 @@ type lowestCost struct{}
 func (lowestCost) Name() string { return strategyCost }
 
 func (lowestCost) Pick(cands []*member, env *pickEnv) int {
-	return argMin(cands, env, func(m *member) float64 { return m.cost })
+	return argMin(cands, env, func(m *member) float64 { return m.cost() })
 }
 
 // --- randomness -------------------------------------------------------------

@@ -58,6 +58,7 @@ func TestLeanBootstrap(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"cloud.google.com/go/firestore", "github.com/redis/go-redis/v9", "html/template",
+		"github.com/aws/aws-sdk-go-v2/service/ssm", "github.com/aws/aws-sdk-go-v2/service/secretsmanager",
 		"github.com/claude-gateway/claude-gateway/core/store/firestore"} {
 		if slices.Contains(deps, bad) {
 			t.Errorf("the Lambda build links %s", bad)

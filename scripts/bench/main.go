@@ -12,6 +12,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -323,8 +325,8 @@ func lambdaColdStart(bootstrap, cfg string) (time.Duration, error) {
 	return t.FirstResponse.Sub(t.Started), nil
 }
 
-func median(d []time.Duration) time.Duration {
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+func median[T cmp.Ordered](d []T) T {
+	slices.Sort(d)
 	return d[len(d)/2]
 }
 
@@ -391,6 +393,7 @@ func main() {
 	crTags := flag.String("cloudrun-tags", "grpcnotrace,nodynamodb", "build tags of the Cloud Run binary (make print-tags)")
 	nKeys := flag.Int("keys", 1000, "virtual keys for the gw-keys target (memory store, clients rotate over them; 0: skip)")
 	lambdaTags := flag.String("lambda-tags", "lambda.norpc,grpcnotrace,nootlp,nofirestore,noredis", "build tags of the Lambda bootstrap")
+	only := flag.String("only", "", `"startup": binary sizes, cold starts and idle RSS only (no load)`)
 	flag.Parse()
 	dir, _ := os.MkdirTemp("", "gwbench")
 	defer os.RemoveAll(dir)
@@ -449,6 +452,10 @@ general_settings:
 		*starts, median(csP).Round(10*time.Microsecond), median(csG).Round(10*time.Microsecond), float64(median(csG))/float64(median(csP)),
 		median(csL).Round(10*time.Microsecond), float64(median(csL))/float64(median(csP)))
 
+	if *only == "startup" {
+		idleRSS(proxyBin, gwBin, gwArgs, proxyEnv, memEnv, embEnv("idle"), *starts)
+		return
+	}
 	proxy, err := start("bare-proxy", proxyBin, nil, proxyEnv)
 	check(err)
 	defer proxy.cmd.Process.Kill()
@@ -538,6 +545,27 @@ general_settings:
 			os.Exit(1)
 		}
 	}
+}
+
+// idleRSS prints the median idle RSS of n fresh processes of the bare proxy
+// and the gateway on the memory and the embedded store, interleaved.
+func idleRSS(proxyBin, gwBin string, gwArgs, proxyEnv, memEnv, embEnv []string, n int) {
+	var p, m, e []int64 // KB
+	for range max(n/3, 1) {
+		for _, s := range []struct {
+			bin       string
+			args, env []string
+			into      *[]int64
+		}{{proxyBin, nil, proxyEnv, &p}, {gwBin, gwArgs, memEnv, &m}, {gwBin, gwArgs, embEnv, &e}} {
+			tg, err := start("idle", s.bin, s.args, s.env)
+			check(err)
+			*s.into = append(*s.into, tg.idleRSS)
+			tg.cmd.Process.Kill()
+			tg.cmd.Wait()
+		}
+	}
+	fmt.Printf("idle RSS (fresh process), median of %d: bare proxy %d KB, gw-memory %d KB (%.2fx), gw-embedded %d KB (%.2fx)\n", len(p),
+		median(p), median(m), float64(median(m))/float64(median(p)), median(e), float64(median(e))/float64(median(p)))
 }
 
 func check(err error) {

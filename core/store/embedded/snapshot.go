@@ -30,7 +30,7 @@ func writeSnapshot(dir string, items []memory.Item) error {
 		b = binary.AppendUvarint(b, uint64(len(it.Value)))
 		b = append(b, it.Value...)
 	}
-	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable()))
 	tmp := filepath.Join(dir, snapName+".tmp")
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -65,7 +65,7 @@ func readSnapshot(path string) ([]memory.Item, error) {
 		return nil, bad
 	}
 	body := b[:len(b)-4]
-	if crc32.Checksum(body, crcTable) != binary.BigEndian.Uint32(b[len(b)-4:]) {
+	if crc32.Checksum(body, crcTable()) != binary.BigEndian.Uint32(b[len(b)-4:]) {
 		return nil, bad
 	}
 	var out []memory.Item
