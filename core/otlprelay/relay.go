@@ -19,11 +19,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	collogs "go.opentelemetry.io/proto/otlp/collector/logs/v1"
-	colmetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
-	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -234,10 +234,14 @@ func (r *Relay) stamp(req *http.Request, sig signal, asJSON bool, attrs map[stri
 
 // newMessage returns the signal's request message and a function listing
 // its resources (created where missing, so every batch gets the user).
+// MetricsData, LogsData and TracesData are, on the wire and in JSON, the
+// collector's Export*ServiceRequest messages (one repeated field 1 of the
+// same resource messages); the collector packages would link gRPC for their
+// service stubs, which a relay of OTLP/HTTP does not need.
 func newMessage(sig signal) (proto.Message, func() []*resourcepb.Resource) {
 	switch sig {
 	case signalMetrics:
-		m := &colmetrics.ExportMetricsServiceRequest{}
+		m := &metricspb.MetricsData{}
 		return m, func() []*resourcepb.Resource {
 			out := make([]*resourcepb.Resource, 0, len(m.ResourceMetrics))
 			for _, rm := range m.ResourceMetrics {
@@ -249,7 +253,7 @@ func newMessage(sig signal) (proto.Message, func() []*resourcepb.Resource) {
 			return out
 		}
 	case signalLogs:
-		m := &collogs.ExportLogsServiceRequest{}
+		m := &logspb.LogsData{}
 		return m, func() []*resourcepb.Resource {
 			out := make([]*resourcepb.Resource, 0, len(m.ResourceLogs))
 			for _, rl := range m.ResourceLogs {
@@ -261,7 +265,7 @@ func newMessage(sig signal) (proto.Message, func() []*resourcepb.Resource) {
 			return out
 		}
 	}
-	m := &coltrace.ExportTraceServiceRequest{}
+	m := &tracepb.TracesData{}
 	return m, func() []*resourcepb.Resource {
 		out := make([]*resourcepb.Resource, 0, len(m.ResourceSpans))
 		for _, rs := range m.ResourceSpans {
