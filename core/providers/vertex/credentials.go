@@ -50,7 +50,17 @@ func NewCredentialCache() *CredentialCache {
 }
 
 // credential is a cached token source and the project its credential names.
+// A credential from Application Default Credentials for a deployment that
+// names its project is found at its first token, not at start (adc set):
+// finding ADC may probe the metadata server, which a cold start should not
+// wait for and a gateway that never calls Vertex should never do.
 type credential struct {
+	// adc, if set, finds the credential; ts, projectID and quotaProject are
+	// valid only after resolve has returned nil.
+	adc     func() (*credential, error)
+	once    sync.Once
+	failure error
+
 	// ts is an oauth2.ReuseTokenSource: it holds the current token and its
 	// mutex is held across a refresh, so requests arriving while a token is
 	// being fetched wait for that one fetch instead of starting their own.
@@ -69,8 +79,9 @@ type credential struct {
 const EnvCredentials = "GATEWAY_VERTEX_CREDENTIALS"
 
 // get returns the cached credential for raw (a vertex_credentials value; ""
-// means EnvCredentials, then ADC), loading it on first use.
-func (c *CredentialCache) get(ctx context.Context, raw string, hc *http.Client) (*credential, error) {
+// means EnvCredentials, then ADC), loading it on first use. ADC is found at
+// the first token if lazyADC (the caller needs no project from it).
+func (c *CredentialCache) get(ctx context.Context, raw string, hc *http.Client, lazyADC bool) (*credential, error) {
 	fromEnv := false
 	if raw == "" {
 		raw = strings.TrimSpace(os.Getenv(EnvCredentials))
@@ -86,14 +97,38 @@ func (c *CredentialCache) get(ctx context.Context, raw string, hc *http.Client) 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cr, ok := c.m[key]; ok {
+		if !lazyADC {
+			if err := cr.resolve(); err != nil {
+				return nil, err
+			}
+		}
 		return cr, nil
 	}
-	cr, err := loadCredential(ctx, data, hc)
-	if err != nil {
+	var cr *credential
+	if data == nil && lazyADC {
+		cr = &credential{adc: func() (*credential, error) { return loadCredential(ctx, nil, hc) }}
+	} else if cr, err = loadCredential(ctx, data, hc); err != nil {
 		return nil, err
 	}
 	c.m[key] = cr
 	return cr, nil
+}
+
+// resolve finds a lazy credential once; its failure is kept (ADC that is
+// not there at the first request is not there later either).
+func (c *credential) resolve() error {
+	if c.adc == nil {
+		return nil
+	}
+	c.once.Do(func() {
+		found, err := c.adc()
+		if err != nil {
+			c.failure = err
+			return
+		}
+		c.ts, c.projectID, c.quotaProject = found.ts, found.projectID, found.quotaProject
+	})
+	return c.failure
 }
 
 // readCredentials resolves vertex_credentials: the JSON itself, or a path to
@@ -138,7 +173,7 @@ func loadCredential(ctx context.Context, data []byte, hc *http.Client) (*credent
 	if data == nil {
 		// ADC: GOOGLE_APPLICATION_CREDENTIALS, then gcloud's user credentials
 		// file, then the metadata server (Cloud Run, GCE, GKE).
-		creds, err = google.FindDefaultCredentials(tctx, Scope)
+		creds, err = findDefaultCredentials(tctx)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrNoCredentials, err)
 		}
@@ -181,6 +216,9 @@ func staticCredential(ts oauth2.TokenSource) *credential {
 // cached for the next request.
 func (c *credential) token(ctx context.Context) (*oauth2.Token, error) {
 	if ctx.Done() == nil {
+		if err := c.resolve(); err != nil {
+			return nil, err
+		}
 		return c.ts.Token()
 	}
 	type result struct {
@@ -189,6 +227,10 @@ func (c *credential) token(ctx context.Context) (*oauth2.Token, error) {
 	}
 	ch := make(chan result, 1)
 	go func() {
+		if err := c.resolve(); err != nil {
+			ch <- result{nil, err}
+			return
+		}
 		t, err := c.ts.Token()
 		ch <- result{t, err}
 	}()

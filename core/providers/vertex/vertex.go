@@ -120,7 +120,10 @@ func New(ctx context.Context, d config.Deployment, opts Options) (*Provider, err
 		if cache == nil {
 			cache = NewCredentialCache()
 		}
-		cred, err = cache.get(ctx, p.VertexCredentials, tokenHTTPClient(opts.HTTPClient))
+		// A deployment that names its project needs nothing from ADC until
+		// its first request.
+		lazy := strings.TrimSpace(p.VertexProject) != ""
+		cred, err = cache.get(ctx, p.VertexCredentials, tokenHTTPClient(opts.HTTPClient), lazy)
 		if err != nil {
 			return nil, err
 		}
@@ -350,6 +353,11 @@ func (p *Provider) tokenError(ctx context.Context, err error) error {
 	p.log.WarnContext(ctx, "vertex: no access token", "error", err)
 	if p.credFailed != nil {
 		p.credFailed(err)
+	}
+	if errors.Is(err, ErrNoCredentials) {
+		// As a deployment found without credentials at start: fail over.
+		return &llm.Error{Status: http.StatusUnauthorized, Type: llm.ErrAuthentication,
+			Message: "deployment unavailable: " + err.Error(), Retryable: true, Cause: err}
 	}
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
