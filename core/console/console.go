@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/identity"
@@ -61,7 +62,7 @@ type Options struct {
 type Console struct {
 	o      Options
 	sign   signer
-	mux    *http.ServeMux
+	mux    func() *http.ServeMux
 	admin  http.Handler
 	logs   http.Handler
 	rollup *rollup
@@ -78,6 +79,15 @@ func New(o Options) *Console {
 		o.Now = time.Now
 	}
 	c := &Console{o: o, sign: newSigner(o.MasterKey), rollup: newRollup(o.Spend, o.Now), assets: newAssets()}
+	c.mux = sync.OnceValue(c.routes)
+	return c
+}
+
+// routes builds the console's handlers at its first request, not at start:
+// registering them costs a cold start a fifth of a millisecond, and a
+// gateway that never serves /ui (Lambda behind Claude Code) never needs them.
+func (c *Console) routes() *http.ServeMux {
+	o := c.o
 	am := http.NewServeMux()
 	for p, h := range o.Admin {
 		am.Handle(p, h)
@@ -109,8 +119,7 @@ func New(o Options) *Console {
 	m.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found_error", "no console route "+r.Method+" "+r.URL.Path)
 	})
-	c.mux = m
-	return c
+	return m
 }
 
 // ServeHTTP implements http.Handler for every path under Prefix.
@@ -129,7 +138,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, Prefix+"/api/") {
 		h.Set("Cache-Control", "no-store")
 	}
-	c.mux.ServeHTTP(w, r)
+	c.mux().ServeHTTP(w, r)
 }
 
 // csp allows only this origin's scripts, styles and fetches: no inline

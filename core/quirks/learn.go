@@ -103,15 +103,22 @@ func (l *Learning) prepare(req *llm.Request) *llm.Request {
 	return &out
 }
 
-// The refusals upstreams answer for one extraneous input or beta flag.
+// The refusals upstreams answer for one extraneous input or beta flag. Compiled at first use, not at
+// package init, which every cold start pays.
 var (
 	// Bedrock and Vertex (pydantic): "speed: Extra inputs are not permitted",
 	// "tools.0.eager: Extra inputs are not permitted".
-	extraInput = regexp.MustCompile(`^([A-Za-z0-9_]+)(?:\.(\d+)\.([A-Za-z0-9_]+))?: Extra inputs are not permitted`)
+	extraInput = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^([A-Za-z0-9_]+)(?:\.(\d+)\.([A-Za-z0-9_]+))?: Extra inputs are not permitted`)
+	})
 	// Bedrock InvokeModel's schema validator: "extraneous key [speed] is not permitted".
-	extraneousKey = regexp.MustCompile(`extraneous key \[([A-Za-z0-9_]+)\] is not permitted`)
+	extraneousKey = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`extraneous key \[([A-Za-z0-9_]+)\] is not permitted`)
+	})
 	// Vertex and the Anthropic API: "Unexpected value(s) `x` for the `anthropic-beta` header".
-	unexpectedBeta = regexp.MustCompile("Unexpected value\\(s\\) `([^`]+)` for the `anthropic-beta` header")
+	unexpectedBeta = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile("Unexpected value\\(s\\) `([^`]+)` for the `anthropic-beta` header")
+	})
 )
 
 // learnFrom records what err's refusal names, if req carried it and it is
@@ -122,7 +129,7 @@ func (l *Learning) learnFrom(req *llm.Request, err error) bool {
 		return false
 	}
 	msg := le.Message
-	if m := extraInput.FindStringSubmatch(msg); m != nil {
+	if m := extraInput().FindStringSubmatch(msg); m != nil {
 		if m[2] != "" {
 			if m[1] == "tools" && gjson.GetBytes(req.Body, "tools."+m[2]+"."+gjson.Escape(m[3])).Exists() {
 				return l.add(&l.toolKeys, m[3])
@@ -131,10 +138,10 @@ func (l *Learning) learnFrom(req *llm.Request, err error) bool {
 		}
 		return l.addField(req, m[1])
 	}
-	if m := extraneousKey.FindStringSubmatch(msg); m != nil {
+	if m := extraneousKey().FindStringSubmatch(msg); m != nil {
 		return l.addField(req, m[1])
 	}
-	if m := unexpectedBeta.FindStringSubmatch(msg); m != nil {
+	if m := unexpectedBeta().FindStringSubmatch(msg); m != nil {
 		for _, b := range strings.Split(m[1], ",") {
 			if b = strings.TrimSpace(b); slices.Contains(req.Betas, b) {
 				return l.add(&l.betas, b)

@@ -3,6 +3,7 @@ package server
 import (
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // nativeModel maps a Bedrock or Vertex model id, as a cloud-mode client
@@ -30,9 +31,10 @@ func (s *Server) nativeModel(id string) (string, bool) {
 	return "", false
 }
 
+// Compiled at first use, not at package init (which every cold start pays).
 var (
-	bedrockVersion = regexp.MustCompile(`-v\d+(:\d+)?$`)
-	dateSuffix     = regexp.MustCompile(`-\d{8}$`)
+	bedrockVersion = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`-v\d+(:\d+)?$`) })
+	dateSuffix     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`-\d{8}$`) })
 )
 
 // modelForms lists id's candidate names, most literal first, without repeats.
@@ -52,13 +54,13 @@ func modelForms(id string) []string {
 		id = id[i+len("anthropic."):]
 		add(id)
 	}
-	id = bedrockVersion.ReplaceAllString(id, "")
+	id = bedrockVersion().ReplaceAllString(id, "")
 	add(id)
 	if base, date, ok := strings.Cut(id, "@"); ok {
 		add(base + "-" + date)
 		id = base
 		add(id)
 	}
-	add(dateSuffix.ReplaceAllString(id, ""))
+	add(dateSuffix().ReplaceAllString(id, ""))
 	return out
 }

@@ -77,7 +77,12 @@ func run() int {
 	}
 	// ":port" listens on every address of both families, so "localhost"
 	// (::1 first for Node clients such as Claude Code) works too.
-	ln, err := net.Listen("tcp", ":"+port)
+	// Plain TCP: Go's listeners try Multipath TCP first, whose socket set-up
+	// cost ~0.2 ms of every cold start here, for clients (Cloud Run's front
+	// end, loopback) that never use it.
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false)
+	ln, err := lc.Listen(ctx, "tcp", ":"+port)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		return 1

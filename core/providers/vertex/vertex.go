@@ -73,7 +73,7 @@ type Provider struct {
 
 // locationRE is what a Vertex location looks like; it becomes part of a host
 // name, so nothing else may pass.
-var locationRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+var locationRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`) })
 
 // New builds the provider for one vertex_ai/<model> deployment. It loads the
 // credentials once (vertex_credentials, a path or the JSON itself, else
@@ -95,7 +95,7 @@ func New(ctx context.Context, d config.Deployment, opts Options) (*Provider, err
 	if location == "" {
 		return nil, errors.New("vertex: vertex_location is required (e.g. us-east5, europe-west1 or global)")
 	}
-	if !locationRE.MatchString(location) {
+	if !locationRE().MatchString(location) {
 		return nil, fmt.Errorf("vertex: invalid vertex_location %q", location)
 	}
 	base, err := baseURL(p.APIBase, location)
@@ -341,7 +341,7 @@ func (p *Provider) betaHeader(req *llm.Request) (kept, dropped []string) {
 // googleRefusal matches how x/oauth2 reports a refusal from Google's STS
 // (external_account token exchange) or from the service account
 // impersonation endpoint: plain errors, not *oauth2.RetrieveError.
-var googleRefusal = regexp.MustCompile(`oauth2/google: status code (400|401|403): `)
+var googleRefusal = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`oauth2/google: status code (400|401|403): `) })
 
 // tokenError types a failure to obtain an access token. Google's token
 // endpoint refusing the credential is an authentication error; an endpoint
@@ -368,7 +368,7 @@ func (p *Provider) tokenError(ctx context.Context, err error) error {
 		return &llm.Error{Status: http.StatusUnauthorized, Type: llm.ErrAuthentication,
 			Message: msg, Retryable: true, Cause: err}
 	}
-	if googleRefusal.MatchString(err.Error()) {
+	if googleRefusal().MatchString(err.Error()) {
 		return &llm.Error{Status: http.StatusUnauthorized, Type: llm.ErrAuthentication,
 			Message: "vertex: Google refused the credentials", Retryable: true, Cause: err}
 	}

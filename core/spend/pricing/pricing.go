@@ -118,7 +118,9 @@ func Default() *Table { return defaultTable() }
 // priced with the regional premium.
 var geoPrefixes = map[string]bool{"us": true, "eu": true, "apac": true, "jp": true, "au": true, "ca": true, "us-gov": true}
 
-var suffixes = regexp.MustCompile(`(-v\d+(:\d+)?|-\d{8}|-latest)$`)
+// suffixes is compiled at first use, not at package init (which every cold
+// start pays).
+var suffixes = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(-v\d+(:\d+)?|-\d{8}|-latest)$`) })
 
 // Family reduces a provider's model id to the table's family name and the
 // Bedrock inference profile prefix it had ("" if none):
@@ -133,7 +135,7 @@ func Family(model string) (family, profile string) {
 	}
 	m = strings.ReplaceAll(m, "@", "-")
 	for {
-		loc := suffixes.FindStringIndex(m)
+		loc := suffixes().FindStringIndex(m)
 		if loc == nil {
 			return m, profile
 		}
