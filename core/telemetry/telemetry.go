@@ -19,9 +19,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/exemplar"
@@ -48,16 +45,16 @@ type Options struct {
 // Telemetry holds the meter and tracer providers and the instruments.
 // Its methods are safe for concurrent use.
 type Telemetry struct {
-	log      *slog.Logger
-	meters   *sdkmetric.MeterProvider
-	traces   *sdktrace.TracerProvider // nil: tracing off
-	tracer   trace.Tracer
-	prop     propagation.TextMapPropagator
-	registry *prometheus.Registry
-	inst     instruments
-	sets     setCache
-	emf      *emfWriter
-	otlp     bool // some signal is exported over OTLP
+	log     *slog.Logger
+	meters  *sdkmetric.MeterProvider
+	traces  *sdktrace.TracerProvider // nil: tracing off
+	tracer  trace.Tracer
+	prop    propagation.TextMapPropagator
+	metrics http.Handler // GET /metrics; nil in a noprometheus build
+	inst    instruments
+	sets    setCache
+	emf     *emfWriter
+	otlp    bool // some signal is exported over OTLP
 }
 
 // otlpSet reports whether the OTLP variables ask for signal ("TRACES" or "METRICS").
@@ -75,7 +72,7 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
-	t := &Telemetry{log: opts.Logger, prop: propagation.TraceContext{}, registry: prometheus.NewRegistry()}
+	t := &Telemetry{log: opts.Logger, prop: propagation.TraceContext{}}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
 	}
@@ -90,14 +87,18 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 	res := resource.NewSchemaless(serviceName.String(name))
 
 	prod := producer{sets: &t.sets, start: time.Now()}
-	promExp, err := otelprom.New(otelprom.WithRegisterer(t.registry), otelprom.WithoutScopeInfo(), otelprom.WithProducer(prod))
+	mopts := []sdkmetric.Option{
+		sdkmetric.WithResource(res),
+		// Exemplars would cost the hot path allocations.
+		sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter),
+	}
+	promReader, metrics, err := newPrometheus(prod)
 	if err != nil {
 		return nil, err
 	}
-	mopts := []sdkmetric.Option{
-		sdkmetric.WithResource(res), sdkmetric.WithReader(promExp),
-		// Exemplars would cost the hot path allocations.
-		sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter),
+	if promReader != nil {
+		mopts = append(mopts, sdkmetric.WithReader(promReader))
+		t.metrics = metrics
 	}
 	if otlpSet(getenv, "METRICS") {
 		exp, err := newOTLPMetricExporter(ctx)
@@ -126,10 +127,10 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 // scope names the instrumentation scope.
 const scope = "github.com/claude-gateway/claude-gateway/core/telemetry"
 
-// Handler serves the metrics in Prometheus text format.
-func (t *Telemetry) Handler() http.Handler {
-	return promhttp.HandlerFor(t.registry, promhttp.HandlerOpts{})
-}
+// Handler serves the metrics in Prometheus text format; nil in a build
+// without Prometheus (the noprometheus tag: the Lambda build, whose metrics
+// go out as EMF).
+func (t *Telemetry) Handler() http.Handler { return t.metrics }
 
 // Tracing reports whether spans are recorded and exported.
 func (t *Telemetry) Tracing() bool { return t.traces != nil }

@@ -35,7 +35,8 @@ const bootstrapBudget = 20 << 20
 // TestLeanBootstrap: the Lambda build has no Firestore, Redis or gRPC code
 // (the OTLP relay decodes with the OTLP data messages, not the collector's
 // gRPC service packages), no SSM or Secrets Manager SDK client (their
-// schemas cost milliseconds of init), keeps DynamoDB, Bedrock and Vertex
+// schemas cost milliseconds of init), no Prometheus client (EMF instead),
+// keeps DynamoDB, Bedrock and Vertex
 // (Lambda -> Vertex), and fits bootstrapBudget.
 func TestLeanBootstrap(t *testing.T) {
 	tags := makeTags(t, "lambda")
@@ -56,6 +57,7 @@ func TestLeanBootstrap(t *testing.T) {
 	}
 	for _, bad := range []string{"cloud.google.com/go/firestore", "github.com/redis/go-redis/v9", "html/template", "google.golang.org/grpc",
 		"github.com/aws/aws-sdk-go-v2/service/ssm", "github.com/aws/aws-sdk-go-v2/service/secretsmanager",
+		"github.com/prometheus/client_golang/prometheus",
 		"github.com/claude-gateway/claude-gateway/core/store/firestore"} {
 		if slices.Contains(deps, bad) {
 			t.Errorf("the Lambda build links %s", bad)

@@ -392,7 +392,7 @@ func main() {
 	nStreams := flag.Int("streams", 1000, "slow concurrent streams for the memory-per-stream figure (0: skip)")
 	crTags := flag.String("cloudrun-tags", "grpcnotrace,nodynamodb", "build tags of the Cloud Run binary (make print-tags)")
 	nKeys := flag.Int("keys", 1000, "virtual keys for the gw-keys target (memory store, clients rotate over them; 0: skip)")
-	lambdaTags := flag.String("lambda-tags", "lambda.norpc,grpcnotrace,nootlp,nofirestore,noredis", "build tags of the Lambda bootstrap")
+	lambdaTags := flag.String("lambda-tags", "lambda.norpc,grpcnotrace,nootlp,noprometheus,nofirestore,noredis", "build tags of the Lambda bootstrap")
 	only := flag.String("only", "", `"startup": binary sizes, cold starts and idle RSS only (no load)`)
 	flag.Parse()
 	dir, _ := os.MkdirTemp("", "gwbench")
