@@ -17,13 +17,13 @@ BUNDLE_CONFIG ?= $(firstword $(wildcard config.yaml) config.example.yaml)
 # core/store/selector and core/telemetry; README "Builds"). The Lambda
 # bootstrap has no Firestore, Redis, OTLP export (so no gRPC) or Prometheus
 # /metrics: DynamoDB state, EMF metrics. The Cloud Run binary has no
-# DynamoDB. A store the bundled config names (state_store, or redis_host /
+# DynamoDB or Redis: Firestore state. A store the bundled config names (state_store, or redis_host /
 # redis_url) is put back in; set
 # LAMBDA_TAGS / CLOUDRUN_TAGS to choose by hand ("" keeps everything).
 wants_store = $(shell grep -Eqi '^[[:space:]]*state_store:[[:space:]]*["'"'"']?$(1)' $(BUNDLE_CONFIG) && echo yes)
 wants_redis = $(shell grep -Eq '^[[:space:]]*redis_(host|url):' $(BUNDLE_CONFIG) && echo yes)
 LAMBDA_TAGS   ?= lambda.norpc grpcnotrace nootlp noprometheus $(if $(call wants_store,firestore),,nofirestore) $(if $(or $(call wants_store,redis),$(wants_redis)),,noredis)
-CLOUDRUN_TAGS ?= grpcnotrace $(if $(call wants_store,dynamodb),,nodynamodb)
+CLOUDRUN_TAGS ?= grpcnotrace $(if $(call wants_store,dynamodb),,nodynamodb) $(if $(or $(call wants_store,redis),$(wants_redis)),,noredis)
 comma := ,
 taglist = $(subst $() ,$(comma),$(strip $(1)))
 LAMBDA_FLAGS   := -tags $(call taglist,$(LAMBDA_TAGS)) -trimpath -ldflags="-s -w"
