@@ -171,13 +171,10 @@ func (s *Store) load() error {
 			seg.size = valid
 		}
 	}
-	if len(s.segs) == 0 {
-		seg, err := createSegment(s.dir, 1)
-		if err != nil {
-			return err
-		}
-		s.segs = append(s.segs, seg)
-	}
+	// A new directory gets its first segment at the first write (active),
+	// not here: creating it fsyncs the file and the directory, which a
+	// Cloud Run instance (a fresh file system each time) would otherwise
+	// wait for on every cold start.
 	return nil
 }
 
@@ -388,15 +385,22 @@ func (s *Store) write(group []*commit) error {
 }
 
 // active returns the segment to append n bytes to, starting a new one when
-// the newest would pass SegmentBytes.
+// there is none yet or the newest would pass SegmentBytes.
 func (s *Store) active(n int64) (*segment, error) {
 	s.mu.RLock()
-	seg := s.segs[len(s.segs)-1]
-	s.mu.RUnlock()
-	if seg.size == int64(len(segMagic)) || seg.size+n <= s.o.SegmentBytes {
-		return seg, nil
+	var seg *segment
+	if len(s.segs) > 0 {
+		seg = s.segs[len(s.segs)-1]
 	}
-	next, err := createSegment(s.dir, seg.num+1)
+	s.mu.RUnlock()
+	num := uint32(1)
+	if seg != nil {
+		if seg.size == int64(len(segMagic)) || seg.size+n <= s.o.SegmentBytes {
+			return seg, nil
+		}
+		num = seg.num + 1
+	}
+	next, err := createSegment(s.dir, num)
 	if err != nil {
 		return nil, fmt.Errorf("embedded store: new segment: %w", err)
 	}

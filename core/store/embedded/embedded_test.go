@@ -277,3 +277,44 @@ func TestConcurrentPutSpendGroupCommit(t *testing.T) {
 		t.Fatalf("%d records, %v; want 800", len(p.Records), err)
 	}
 }
+
+// TestFirstSegmentAtFirstWrite: opening a new directory creates (and
+// fsyncs) no segment; the first spend record does, and it survives a
+// reopen, as does an empty directory reopened before any write.
+func TestFirstSegmentAtFirstWrite(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state")
+	segs := func() []string {
+		m, _ := filepath.Glob(filepath.Join(path, segPrefix+"*"+segSuffix))
+		return m
+	}
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := segs(); len(got) != 0 {
+		t.Fatalf("Open created %v before any write", got)
+	}
+	if p, err := s.QuerySpend(ctx, spend.Query{}); err != nil || len(p.Records) != 0 {
+		t.Fatalf("empty store: %+v, %v", p, err)
+	}
+	s.Close()
+	if s, err = Open(path, Options{}); err != nil {
+		t.Fatalf("reopening a directory with no segment: %v", err)
+	}
+	rec := spend.Record{CallID: "first", StartTime: time.Now(), ModelGroup: "g", Cost: 0.25, Status: 200}
+	if err := s.PutSpend(ctx, []spend.Record{rec}); err != nil {
+		t.Fatal(err)
+	}
+	if got := segs(); len(got) != 1 || filepath.Base(got[0]) != segName(1) {
+		t.Fatalf("segments after the first write: %v", got)
+	}
+	s.Close()
+	if s, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if p, err := s.QuerySpend(ctx, spend.Query{RequestID: "first"}); err != nil || len(p.Records) != 1 {
+		t.Fatalf("after reopen: %+v, %v", p, err)
+	}
+}
