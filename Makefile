@@ -29,7 +29,7 @@ taglist = $(subst $() ,$(comma),$(strip $(1)))
 LAMBDA_FLAGS   := -tags $(call taglist,$(LAMBDA_TAGS)) -trimpath -ldflags="-s -w"
 CLOUDRUN_FLAGS := -tags $(call taglist,$(CLOUDRUN_TAGS)) -trimpath -ldflags="-s -w"
 
-.PHONY: all build sizes print-tags run test fmt-check vet unit fuzz bench bench-go bench-load bench-soak clean \
+.PHONY: all build sizes print-tags run test fmt-check vet unit fuzz bench bench-go bench-load bench-startup bench-soak clean \
 	lambda lambda-local build-GatewayFunction image deploy-aws deploy-gcp smoke-claude-code
 
 all: build
@@ -98,6 +98,10 @@ bench-go:
 
 bench-load:
 	bash scripts/bench.sh
+
+# Only the start-up figures of bench-load (sizes, cold starts, idle RSS; ~20 s).
+bench-startup:
+	bash scripts/bench.sh -only startup -starts 21
 
 # A steady streaming soak with injected upstream faults for SOAK (RSS, goroutines,
 # p99 per tenth of it; spend records == requests), then 2,000 streams opened at once.

@@ -2,6 +2,7 @@ package bedrock
 
 import (
 	"strings"
+	"sync"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -44,16 +45,21 @@ func anyTool(body []byte, f func(gjson.Result) bool) bool {
 
 // shaper turns an Anthropic Messages body into a Bedrock InvokeModel body with
 // targeted byte edits: fields it does not name pass through untouched.
+// Its tables are parsed at the first request, not when the deployment is
+// built: a cold start should not wait for YAML it may never use.
 type shaper struct {
-	table *betas.Table
+	table func() *betas.Table
 	// quirks are the content edits core/quirks/quirks.yaml lists for Bedrock
 	// (the billing-header block, role system messages, fields and keys
 	// InvokeModel refuses).
-	quirks *quirks.Rules
+	quirks func() *quirks.Rules
 }
 
+// bedrockQuirks is Bedrock's column of the quirks table, read once.
+var bedrockQuirks = sync.OnceValue(func() *quirks.Rules { return quirks.Default().For(quirksProvider) })
+
 func newShaper() (*shaper, error) {
-	return &shaper{table: betas.Default(), quirks: quirks.Default().For(quirksProvider)}, nil
+	return &shaper{table: betas.Default, quirks: bedrockQuirks}, nil
 }
 
 // quirksProvider is Bedrock's column in the quirks and beta tables.
@@ -71,7 +77,7 @@ type shaped struct {
 // sure max_tokens is present, which the InvokeModel body schema requires.
 func (s *shaper) shape(req *llm.Request) (shaped, error) {
 	var out shaped
-	body, removed, err := s.quirks.Apply(req.Body) // validates: one JSON object
+	body, removed, err := s.quirks().Apply(req.Body) // validates: one JSON object
 	if err != nil {
 		return shaped{}, &llm.Error{Status: 400, Type: llm.ErrInvalidRequest, Message: "request body must be a JSON object"}
 	}
@@ -117,7 +123,7 @@ func (s *shaper) setBetas(body []byte, header []string, removed *[]string) ([]by
 			flags = append(flags, strings.Split(inBody.Str, ",")...)
 		}
 	}
-	kept, dropped := s.table.Filter("bedrock", flags)
+	kept, dropped := s.table().Filter("bedrock", flags)
 	send := kept[:0:0]
 	for _, f := range kept {
 		if use, gated := featureBetas[f]; gated && !use(body) {

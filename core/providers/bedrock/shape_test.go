@@ -203,7 +203,7 @@ func TestShapeRejectsNonObject(t *testing.T) {
 func TestQuirkFieldsDropped(t *testing.T) {
 	s := mustShaper(t)
 	for _, f := range []string{"safeguards", "service_tier", "speed", "inference_geo"} {
-		if !s.quirks.DropsField(f) {
+		if !s.quirks().DropsField(f) {
 			t.Errorf("%s is not dropped for bedrock", f)
 		}
 		body := `{"max_tokens":10,"messages":[{"role":"user","content":"u"}],"` + f + `":"x"}`

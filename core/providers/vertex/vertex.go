@@ -68,7 +68,7 @@ type Provider struct {
 	credFailed func(error)
 	client     *http.Client
 	log        *slog.Logger
-	betas      *betas.Table
+	betas      func() *betas.Table
 }
 
 // locationRE is what a Vertex location looks like; it becomes part of a host
@@ -150,7 +150,7 @@ func New(ctx context.Context, d config.Deployment, opts Options) (*Provider, err
 		credFailed: opts.CredentialsFailed,
 		client:     client,
 		log:        log.With("provider", "vertex_ai", "deployment", d.ID, "location", location),
-		betas:      betas.Default(),
+		betas:      betas.Default, // parsed at the first request
 	}, nil
 }
 
@@ -326,7 +326,7 @@ func (p *Provider) betaHeader(req *llm.Request) (kept, dropped []string) {
 		// counting needs none: a refused count stalls Claude Code's Read.
 		return nil, req.Betas
 	}
-	kept, dropped = p.betas.Filter(config.ProviderVertex, req.Betas)
+	kept, dropped = p.betas().Filter(config.ProviderVertex, req.Betas)
 	out := kept[:0:0]
 	for _, f := range kept {
 		if used, gated := featureBetas[f]; gated && !used(req.Body) {
