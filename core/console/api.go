@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/csv"
@@ -67,12 +68,12 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 // 200 either way ({"role": ""} when not), so a first visit logs no error.
 func (c *Console) sessionInfo(w http.ResponseWriter, r *http.Request) {
 	ss, ok := c.session(r)
-	if ok && ss.Role == roleKey && !c.keyActive(r.Context(), ss.KeyHash) {
+	if ok && c.revoked(r.Context(), ss) != "" {
 		ok = false
 		http.SetCookie(w, sessionCookie("", time.Time{}))
 	}
 	if !ok {
-		writeJSON(w, http.StatusOK, map[string]any{"role": ""})
+		writeJSON(w, http.StatusOK, map[string]any{"role": "", "sso": c.o.SSO != nil})
 		return
 	}
 	writeJSON(w, http.StatusOK, c.describe(r, ss))
@@ -81,7 +82,10 @@ func (c *Console) sessionInfo(w http.ResponseWriter, r *http.Request) {
 // describe is what the page learns about its session: the role, the CSRF
 // token, and for a key session the key's public fields and budget use.
 func (c *Console) describe(r *http.Request, ss session) map[string]any {
-	out := map[string]any{"role": ss.Role, "csrf_token": c.sign.csrf(ss), "expires": time.Unix(ss.Expires, 0).UTC()}
+	out := map[string]any{"role": ss.Role, "csrf_token": c.sign.csrf(ss), "expires": time.Unix(ss.Expires, 0).UTC(), "sso": c.o.SSO != nil}
+	if ss.viaSSO() {
+		out["user"] = map[string]any{"email": ss.Email, "name": ss.Name, "sub": ss.Sub}
+	}
 	if ss.Role != roleKey {
 		return out
 	}
@@ -150,7 +154,8 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	now := c.o.Now().UTC()
 	from := now.Truncate(rg.step).Add(-time.Duration(rg.n-1) * rg.step)
-	bs, err := c.rollup.buckets(r.Context(), keyFilter(r.Context()), from, rg.step, rg.n)
+	ru, own := c.scope(r.Context())
+	bs, err := ru.buckets(r.Context(), own, from, rg.step, rg.n)
 	if err != nil {
 		c.storeError(w, r, err)
 		return
@@ -209,12 +214,12 @@ func (c *Console) reportFor(r *http.Request) (spend.Report, int, error) {
 	if days < 1 || days > maxReportDays {
 		return spend.Report{}, 400, fmt.Errorf("start_date..end_date: want 1 to %d days, start not after end", maxReportDays)
 	}
-	key := keyFilter(r.Context())
-	if _, ok := c.o.Spend.(spend.Reporter); ok && key == "" {
+	ru, own := c.scope(r.Context())
+	if _, ok := c.o.Spend.(spend.Reporter); ok && own == "" {
 		rep, err := spend.Summarize(r.Context(), c.o.Spend, spend.ReportQuery{Start: start, End: end.AddDate(0, 0, 1), GroupBy: by})
 		return rep, 503, err
 	}
-	bs, err := c.rollup.buckets(r.Context(), key, start, 24*time.Hour, days)
+	bs, err := ru.buckets(r.Context(), own, start, 24*time.Hour, days)
 	if err != nil {
 		return spend.Report{}, 503, err
 	}
@@ -273,11 +278,16 @@ func csvCell(s string) string {
 }
 
 // requestLog is /spend/logs (the same handler), limited to the session's
-// own key for key sessions.
+// own key for key sessions and to the person's own records for people.
 func (c *Console) requestLog(w http.ResponseWriter, r *http.Request) {
-	if key := keyFilter(r.Context()); key != "" {
+	ss := sessionFrom(r.Context())
+	if ss.Role != roleAdmin {
 		q := r.URL.Query()
-		q.Set("api_key", key)
+		if ss.Role == roleKey {
+			q.Set("api_key", ss.KeyHash)
+		} else {
+			q.Set("user_id", ss.Email)
+		}
 		r2 := r.Clone(r.Context())
 		r2.URL.RawQuery = q.Encode()
 		r = r2
@@ -308,14 +318,24 @@ type recentError struct {
 const maxRecentErrors = 5
 
 func (c *Console) deployments(w http.ResponseWriter, r *http.Request) {
-	var hs []router.DeploymentHealth
-	if c.o.Health != nil {
-		hs = c.o.Health(r.Context())
-	}
-	page, err := c.o.Spend.QuerySpend(r.Context(), spend.Query{Limit: recentRecords})
+	v, err := c.deploymentsView(r.Context())
 	if err != nil {
 		c.storeError(w, r, err)
 		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// deploymentsView is the deployments page's data: each deployment's health
+// with its share of the newest spend records and their errors.
+func (c *Console) deploymentsView(ctx context.Context) (map[string]any, error) {
+	var hs []router.DeploymentHealth
+	if c.o.Health != nil {
+		hs = c.o.Health(ctx)
+	}
+	page, err := c.o.Spend.QuerySpend(ctx, spend.Query{Limit: recentRecords})
+	if err != nil {
+		return nil, err
 	}
 	idx := map[string]int{}
 	out := make([]deploymentView, len(hs))
@@ -337,7 +357,7 @@ func (c *Console) deployments(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"deployments": out, "now": c.o.Now().UTC(), "recent_window": recentRecords})
+	return map[string]any{"deployments": out, "now": c.o.Now().UTC(), "recent_window": recentRecords}, nil
 }
 
 // maxKeySpend bounds one key-spend lookup (a /key/list page is at most 100).

@@ -4,8 +4,11 @@
 // (no CDN: it works offline and behind strict proxies), served under a
 // strict Content-Security-Policy with no inline script or style.
 //
-// Sign-in takes the master key (an admin session) or a virtual key (a
-// session that sees only that key's usage) and sets an HMAC-signed,
+// Sign-in takes the master key (an admin session), a virtual key (a
+// session that sees only that key's usage), or a person's sign-in at the
+// company's IdP (OIDC authorization code + PKCE: an admin session for
+// sso.admin_groups / admin_emails, else one over their own usage and keys),
+// and sets an HMAC-signed,
 // Secure, HttpOnly, SameSite=Strict cookie; the key itself is never stored
 // in the cookie or the browser. Every state-changing call must come from the
 // same origin and carry the session's CSRF token. The admin calls reuse the
@@ -53,7 +56,13 @@ type Options struct {
 	Keys KeyDirectory
 	// Health reports the deployments (router.Router.Health); nil: none.
 	Health func(ctx context.Context) []router.DeploymentHealth
-	Logger *slog.Logger
+	// SSO signs people in at the IdP; nil: no "Sign in with SSO".
+	SSO IdentityProvider
+	// StreamLifetime caps one live deployments stream (default
+	// defaultStreamLifetime): the browser reconnects, so a Lambda
+	// invocation never stays open for long.
+	StreamLifetime time.Duration
+	Logger         *slog.Logger
 	// Now is the clock (time.Now if nil).
 	Now func() time.Time
 }
@@ -66,8 +75,10 @@ type Console struct {
 	admin  http.Handler
 	logs   http.Handler
 	rollup *rollup
+	people *rollup // IdP users' own views, over scopedSpend
 	assets *assets
 	guard  signInThrottle
+	live   streamLimit
 }
 
 // New builds the console.
@@ -78,7 +89,11 @@ func New(o Options) *Console {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	c := &Console{o: o, sign: newSigner(o.MasterKey), rollup: newRollup(o.Spend, o.Now), assets: newAssets()}
+	if o.StreamLifetime <= 0 {
+		o.StreamLifetime = defaultStreamLifetime
+	}
+	c := &Console{o: o, sign: newSigner(o.MasterKey), rollup: newRollup(o.Spend, o.Now),
+		people: newRollup(scopedSpend{o.Spend}, o.Now), assets: newAssets()}
 	c.mux = sync.OnceValue(c.routes)
 	return c
 }
@@ -107,6 +122,10 @@ func (c *Console) routes() *http.ServeMux {
 	m.HandleFunc("POST "+Prefix+"/api/login", c.login)
 	m.HandleFunc("POST "+Prefix+"/api/logout", c.authed(false, c.logout))
 	m.HandleFunc("GET "+Prefix+"/api/session", c.sessionInfo)
+	m.HandleFunc("GET "+ssoStart, c.ssoStartHandler)
+	m.HandleFunc("GET "+ssoCallback, c.ssoCallbackHandler)
+	m.HandleFunc("GET "+Prefix+"/api/my-keys", c.authed(false, c.myKeys))
+	m.HandleFunc("GET "+Prefix+"/api/deployments/stream", c.authed(true, c.deploymentStream))
 	m.HandleFunc("GET "+Prefix+"/api/overview", c.authed(false, c.overview))
 	m.HandleFunc("GET "+Prefix+"/api/spend", c.authed(false, c.spendReport))
 	m.HandleFunc("GET "+Prefix+"/api/spend.csv", c.authed(false, c.spendCSV))
@@ -115,7 +134,7 @@ func (c *Console) routes() *http.ServeMux {
 	m.HandleFunc("GET "+Prefix+"/api/key-spend", c.authed(true, c.keySpend))
 	m.HandleFunc("GET "+Prefix+"/api/users", c.authed(true, c.users))
 	m.HandleFunc("GET "+Prefix+"/api/teams", c.authed(true, c.teams))
-	m.Handle(Prefix+"/api/admin/", c.authed(true, c.admin.ServeHTTP))
+	m.Handle(Prefix+"/api/admin/", c.authed(true, c.adminCall))
 	m.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found_error", "no console route "+r.Method+" "+r.URL.Path)
 	})
@@ -160,16 +179,14 @@ func (c *Console) authed(adminOnly bool, h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusUnauthorized, "authentication_error", "sign in first")
 			return
 		}
-		if ss.Role == roleKey {
-			if !c.keyActive(r.Context(), ss.KeyHash) {
-				http.SetCookie(w, sessionCookie("", time.Time{}))
-				writeError(w, http.StatusUnauthorized, "authentication_error", "this key is blocked, expired or deleted; sign in again")
-				return
-			}
-			if adminOnly {
-				writeError(w, http.StatusForbidden, "permission_error", "this page needs the master key")
-				return
-			}
+		if msg := c.revoked(r.Context(), ss); msg != "" {
+			http.SetCookie(w, sessionCookie("", time.Time{}))
+			writeError(w, http.StatusUnauthorized, "authentication_error", msg+"; sign in again")
+			return
+		}
+		if adminOnly && ss.Role != roleAdmin {
+			writeError(w, http.StatusForbidden, "permission_error", "this page needs the master key or an admin's sign-in")
+			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			if !sameOrigin(r) {
@@ -199,12 +216,55 @@ func sessionFrom(ctx context.Context) session {
 	return ss
 }
 
-// keyFilter is the key hash a session's spend queries are limited to ("" for admins).
+// revoked says why a valid cookie no longer stands ("" while it does): a
+// key blocked, expired or deleted; a person deprovisioned or no longer
+// allowed, or an admin whose rights were removed.
+func (c *Console) revoked(ctx context.Context, ss session) string {
+	switch {
+	case ss.Role == roleKey && !c.keyActive(ctx, ss.KeyHash):
+		return "this key is blocked, expired or deleted"
+	case ss.viaSSO():
+		if err := c.standing(ctx, ss); err != nil {
+			c.o.Logger.Info("console: sso session ended", "actor", ss.actor(), "reason", err)
+			return "your sign-in no longer stands (" + err.Error() + ")"
+		}
+	}
+	return ""
+}
+
+// keyFilter is the key hash a key session's spend queries are limited to
+// ("" for admins and people).
 func keyFilter(ctx context.Context) string {
 	if ss := sessionFrom(ctx); ss.Role == roleKey {
 		return ss.KeyHash
 	}
 	return ""
+}
+
+// scope is the rollup and filter serving a session's own view: a key
+// session's key hash, a person's user id (the email their spend records
+// carry) through the people rollup, nothing for admins.
+func (c *Console) scope(ctx context.Context) (*rollup, string) {
+	if ss := sessionFrom(ctx); ss.Role == roleUser {
+		return c.people, ss.Email
+	}
+	return c.rollup, keyFilter(ctx)
+}
+
+// scopedSpend is the people rollup's store: the rollup filters and caches
+// by one string, which here is a user id, not a key hash.
+type scopedSpend struct{ store spend.Store }
+
+func (s scopedSpend) PutSpend(ctx context.Context, recs []spend.Record) error {
+	return s.store.PutSpend(ctx, recs)
+}
+
+func (s scopedSpend) QuerySpend(ctx context.Context, q spend.Query) (spend.Page, error) {
+	q.KeyHash, q.UserID = "", q.KeyHash
+	if q.UserID == "" {
+		return spend.Page{}, nil // never everyone's records through this store
+	}
+	return s.store.QuerySpend(ctx, q)
 }
 
 func (c *Console) lookupKey(ctx context.Context, hash string) *identity.Key {

@@ -22,8 +22,9 @@ const sessionTTL = 12 * time.Hour
 
 // Roles a session can hold.
 const (
-	roleAdmin = "admin" // signed in with the master key
+	roleAdmin = "admin" // the master key, or an IdP user in sso.admin_groups / admin_emails
 	roleKey   = "key"   // signed in with a virtual key: its own usage only
+	roleUser  = "user"  // an IdP user who is no admin: their own usage and keys only
 )
 
 // session is what the cookie carries: who, until when, and a nonce that the
@@ -32,8 +33,29 @@ const (
 type session struct {
 	Role    string `json:"r"`
 	KeyHash string `json:"k,omitempty"`
-	Expires int64  `json:"e"`
-	Nonce   string `json:"n"`
+	// Sub, Email, Name, Groups and SignedIn name a person signed in at the
+	// IdP (Sub is empty for key and master-key sessions).
+	Sub      string   `json:"s,omitempty"`
+	Email    string   `json:"u,omitempty"`
+	Name     string   `json:"m,omitempty"`
+	Groups   []string `json:"g,omitempty"`
+	SignedIn int64    `json:"i,omitempty"`
+	Expires  int64    `json:"e"`
+	Nonce    string   `json:"n"`
+}
+
+// viaSSO reports whether the session is a person's IdP sign-in.
+func (ss session) viaSSO() bool { return ss.Sub != "" }
+
+// actor names who acts in audit logs: the person, else the credential.
+func (ss session) actor() string {
+	switch {
+	case ss.viaSSO():
+		return "sso:" + ss.Email
+	case ss.Role == roleKey:
+		return "key:" + ss.KeyHash[:min(12, len(ss.KeyHash))]
+	}
+	return "master-key"
 }
 
 // signer makes and checks session cookies and CSRF tokens. Its secret is
@@ -83,10 +105,23 @@ func (s signer) decode(v string, now time.Time) (session, error) {
 		return session{}, errNoSession
 	}
 	var ss session
-	if json.Unmarshal(b, &ss) != nil || now.Unix() >= ss.Expires || (ss.Role != roleAdmin && ss.Role != roleKey) {
+	if json.Unmarshal(b, &ss) != nil || now.Unix() >= ss.Expires || !validRole(ss) {
 		return session{}, errNoSession
 	}
 	return ss, nil
+}
+
+// validRole: a user session is always a person's, a key session a key's.
+func validRole(ss session) bool {
+	switch ss.Role {
+	case roleAdmin:
+		return true
+	case roleKey:
+		return ss.KeyHash != "" && !ss.viaSSO()
+	case roleUser:
+		return ss.viaSSO() && ss.Email != ""
+	}
+	return false
 }
 
 // csrf is the token a session's state-changing calls must echo in the

@@ -237,6 +237,12 @@ general_settings:
 		if hash != "#/signin" {
 			t.Errorf("hash %q, want #/signin", hash)
 		}
+		var navShown, ssoShown bool
+		b.eval(t, `document.getElementById('nav').offsetParent !== null`, &navShown)
+		b.eval(t, `document.getElementById('signin-sso').offsetParent !== null`, &ssoShown)
+		if navShown || ssoShown {
+			t.Errorf("signed out: nav shown %v, SSO button shown %v (no sso configured)", navShown, ssoShown)
+		}
 		b.run(t, "wrong key", chromedp.SendKeys(chromedp.ID("signin-key"), "sk-wrong-key-0000000000"+kb.Enter),
 			chromedp.WaitVisible(`//p[@id="signin-error" and contains(., "unknown")]`))
 		if errs := b.takeErrors(); len(errs) != 1 || !strings.Contains(errs[0], "401") {
@@ -339,6 +345,39 @@ general_settings:
 		b.shot(t, "05-keys")
 	})
 
+	t.Run("regenerate a key: the new secret shown once, the old one refused", func(t *testing.T) {
+		old := newKeyWithAlias(t, srv.URL, "regen-me")
+		b.run(t, "keys", chromedp.Navigate(base+"#/keys"), chromedp.Reload()) // the page is on #/keys already
+		waitPage(t, "keys")
+		var status int
+		b.eval(t, `fetch('api/admin/key/regenerate', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'}).then(r => r.status)`, &status)
+		if status != 403 {
+			t.Errorf("regenerate without the CSRF token: %d, want 403", status)
+		}
+		time.Sleep(200 * time.Millisecond)
+		b.takeErrors() // the refused fetch
+		b.run(t, "regenerate", chromedp.Click(`//tr[td[@class="alias" and .="regen-me"]]//button[.="Regenerate"]`),
+			chromedp.WaitVisible(chromedp.ID("confirm-ok")))
+		b.shot(t, "05b-regenerate-confirm")
+		b.run(t, "confirm", chromedp.Click(chromedp.ID("confirm-ok")), chromedp.WaitVisible(chromedp.ID("new-key")))
+		fresh := text(t, "#new-key")
+		if !strings.HasPrefix(fresh, "sk-") || fresh == old {
+			t.Fatalf("regenerated key %q (old %q)", fresh, old)
+		}
+		b.run(t, "done", chromedp.Click(chromedp.ID("done-key")), chromedp.WaitNotPresent(chromedp.ID("new-key")))
+		var shownAgain bool
+		b.eval(t, `document.documentElement.outerHTML.includes(`+jsString(fresh)+`)`, &shownAgain)
+		if shownAgain {
+			t.Error("the regenerated key is still in the page after the dialog closed")
+		}
+		if code := modelCall(t, srv.URL, old); code != 401 {
+			t.Errorf("the old secret after regenerate: %d, want 401", code)
+		}
+		if code := modelCall(t, srv.URL, fresh); code != 200 {
+			t.Errorf("the new secret: %d, want 200", code)
+		}
+	})
+
 	t.Run("CSRF: a state-changing call without the token is refused", func(t *testing.T) {
 		var status []int
 		b.eval(t, `Promise.all([
@@ -358,6 +397,7 @@ general_settings:
 	t.Run("a deployment cools down after failures and comes back", func(t *testing.T) {
 		b.run(t, "deployments", chromedp.Navigate(base+"#/deployments"))
 		waitPage(t, "deployments")
+		b.run(t, "live", chromedp.WaitVisible(chromedp.CSS(`#deploy-updated[data-mode="live"]`)))
 		fail.Store(true)
 		for i := 0; i < 20 && !strings.Contains(healthOf(t, srv.URL), `"cooldown_until"`); i++ {
 			if code := modelCall(t, srv.URL, masterKey); code != 200 {
@@ -372,6 +412,15 @@ general_settings:
 		fail.Store(false)
 		b.run(t, "recovered", chromedp.WaitVisible(`//tr[@data-id="flaky"]//span[.="Healthy"]`))
 		b.shot(t, "07-deployment-recovered")
+		// Both changes came down the event stream: no reload, no polling.
+		var polls, streams int
+		b.eval(t, `performance.getEntriesByType('resource').filter(e => e.name.endsWith('/ui/api/deployments')).length`, &polls)
+		b.eval(t, `performance.getEntriesByType('resource').filter(e => e.name.endsWith('/ui/api/deployments/stream')).length + (document.getElementById('deploy-updated').dataset.connections | 0)`, &streams)
+		var mode string
+		b.eval(t, `document.getElementById('deploy-updated').dataset.mode`, &mode)
+		if polls != 0 || mode != "live" || streams == 0 {
+			t.Errorf("deployments page: %d polls, mode %q, %d stream connections; want live over SSE", polls, mode, streams)
+		}
 	})
 
 	t.Run("request log expands and renders names as text", func(t *testing.T) {
@@ -513,6 +562,19 @@ func modelCall(t *testing.T, url, key string) int {
 func newKey(t *testing.T, url string) string {
 	t.Helper()
 	resp := post(t, url+"/key/generate", `{"key_alias":"own"}`, nil)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	k := between(string(b), `"key":"`, `"`)
+	if resp.StatusCode != 200 || k == "" {
+		t.Fatalf("key/generate: %d %s", resp.StatusCode, b)
+	}
+	return k
+}
+
+// newKeyWithAlias makes a virtual key with an alias through the admin API.
+func newKeyWithAlias(t *testing.T, url, alias string) string {
+	t.Helper()
+	resp := post(t, url+"/key/generate", `{"key_alias":`+jsString(alias)+`}`, nil)
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	k := between(string(b), `"key":"`, `"`)

@@ -30,6 +30,7 @@ import (
 	"github.com/claude-gateway/claude-gateway/core/spend"
 	"github.com/claude-gateway/claude-gateway/core/spend/pricing"
 	"github.com/claude-gateway/claude-gateway/core/spend/spendapi"
+	"github.com/claude-gateway/claude-gateway/core/sso"
 	"github.com/claude-gateway/claude-gateway/core/store/selector"
 	"github.com/claude-gateway/claude-gateway/core/telemetry"
 )
@@ -188,8 +189,12 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 			return out
 		},
 	})
-	ui := console.New(console.Options{MasterKey: cfg.MasterKey(), Spend: state.Spend, Admin: admin,
-		Keys: keys.Repo(), Health: rt.Health, Logger: log})
+	uiOpts := console.Options{MasterKey: cfg.MasterKey(), Spend: state.Spend, Admin: admin,
+		Keys: keys.Repo(), Health: rt.Health, Logger: log}
+	if signIn != nil {
+		uiOpts.SSO = consoleSSO{signIn.sso.WebSignIn(sso.PathConsoleCallback)}
+	}
+	ui := console.New(uiOpts)
 	g.Handler, g.Router = withConsole(srv, ui), rt
 	if signIn != nil {
 		g.Handler = signIn.handler(g.Handler)

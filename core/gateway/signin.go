@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/config"
+	"github.com/claude-gateway/claude-gateway/core/console"
 	"github.com/claude-gateway/claude-gateway/core/identity"
 	"github.com/claude-gateway/claude-gateway/core/llm"
 	"github.com/claude-gateway/claude-gateway/core/otlprelay"
@@ -106,4 +108,33 @@ func first(vals ...string) string {
 		}
 	}
 	return ""
+}
+
+// consoleSSO is the web console's IdP sign-in: core/sso's WebSignIn in the
+// console's terms.
+type consoleSSO struct{ w *sso.WebSignIn }
+
+func (c consoleSSO) AuthCodeURL(ctx context.Context, state, nonce, verifier string) (string, error) {
+	return c.w.AuthCodeURL(ctx, state, nonce, verifier)
+}
+
+func (c consoleSSO) Exchange(ctx context.Context, code, verifier, nonce string) (console.Identity, error) {
+	id, err := c.w.Exchange(ctx, code, verifier, nonce)
+	if err != nil {
+		return console.Identity{}, consoleError(err)
+	}
+	return console.Identity{Subject: id.Sub, Email: id.Email, Name: id.Name, Groups: id.Groups, Admin: id.Admin, SignedIn: id.SignedIn}, nil
+}
+
+func (c consoleSSO) Standing(ctx context.Context, id console.Identity) (bool, error) {
+	admin, err := c.w.Standing(ctx, &sso.WebIdentity{Sub: id.Subject, Email: id.Email, Groups: id.Groups, SignedIn: id.SignedIn})
+	return admin, consoleError(err)
+}
+
+func consoleError(err error) error {
+	var re *sso.RefusedError
+	if errors.As(err, &re) {
+		return &console.Refusal{Reason: re.Reason}
+	}
+	return err
 }

@@ -93,7 +93,8 @@ func startSSOGateway(t *testing.T, yaml string, opts gateway.Options) *ssoGatewa
 	srv := httptest.NewUnstartedServer(nil)
 	public := "http://" + srv.Listener.Addr().String()
 	g := &ssoGateway{URL: public, collector: newCollector(t)}
-	g.idp = oidctest.New(oidctest.Options{ClientID: "gateway", ClientSecret: "idp-secret", RedirectURI: public + "/sso/callback"})
+	g.idp = oidctest.New(oidctest.Options{ClientID: "gateway", ClientSecret: "idp-secret", RedirectURI: public + "/sso/callback",
+		MoreRedirectURIs: []string{public + "/ui/sso/callback"}})
 	t.Cleanup(g.idp.Close)
 	yaml = strings.NewReplacer("PUBLIC", public, "ISSUER", g.idp.Issuer(), "COLLECTOR", g.collector.URL).Replace(yaml)
 	env := map[string]string{"MASTER": masterKey, "SSO_SECRET": "idp-secret"}

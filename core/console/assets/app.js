@@ -10,6 +10,8 @@
   let sess = null; // {role, csrf_token, key?}
   let timers = [];
   let charts = [];
+  let streams = [];
+  let wanted = ""; // the route a signed-out visitor asked for
 
   // el builds an element: attrs are properties (class, text, on*) or
   // attributes; children are nodes or strings (as text).
@@ -135,6 +137,18 @@
       root.insertBefore(el("section", { class: "card" }, el("h2", { text: "Your key " + (k.key_alias || k.key_name) }),
         meter(k.spend, k.max_budget, usd, "budget")), body);
     }
+    if (sess.role === "user") {
+      const mine = await api("GET", "my-keys");
+      root.insertBefore(el("section", { class: "card", id: "my-keys" }, el("h2", { text: "Your keys" }),
+        mine.keys.length ? el("div", { class: "table-wrap" }, el("table", {},
+          el("thead", {}, el("tr", {}, ["Alias", "Key", "Team", "Models", "Budget", "Status"].map((h) => el("th", { scope: "col", text: h })))),
+          el("tbody", {}, mine.keys.map((k) => el("tr", {},
+            el("td", { class: "alias", text: k.key_alias || "" }), el("td", { text: k.key_name }), el("td", { text: k.team_id || "" }),
+            el("td", { text: (k.models || []).join(", ") || "all" }),
+            el("td", {}, meter(k.spend, k.max_budget, usd, "budget"), k.budget_duration ? el("span", { class: "hint", text: "resets every " + k.budget_duration }) : null),
+            el("td", {}, el("span", { class: "badge " + (k.blocked ? "bad" : "ok"), text: k.blocked ? "Blocked" : "Active" }))))))) 
+          : el("p", { class: "hint", text: "No virtual keys in your name; your usage through SSO is below." })), body);
+    }
     async function draw() {
       const d = await api("GET", "overview?range=" + sel.value);
       const t = d.totals;
@@ -200,14 +214,21 @@
     await draw();
   }
 
+  // pageDeployments follows the live stream (server-sent events); the
+  // server ends each stream after a while and the page reconnects. When
+  // streams fail (no EventSource, refused, three errors in a row) it polls.
   async function pageDeployments(root) {
     const body = el("div");
-    const status = el("p", { class: "hint", id: "deploy-updated" });
-    root.append(el("h1", { text: "Deployments" }), status, body);
-    async function draw() {
-      const d = await api("GET", "deployments");
+    const dot = el("span", { class: "live", "aria-hidden": "true" });
+    const status = el("span");
+    const line = el("p", { class: "hint", id: "deploy-updated", "data-mode": "connecting", "data-connections": "0" }, dot, status);
+    root.append(el("h1", { text: "Deployments" }), line, body);
+    let mode = "live", window_ = 0;
+    function render(d) {
+      if (d.error) { status.textContent = d.error; return; }
       const now = Date.parse(d.now);
-      status.textContent = "Updated " + new Date(now).toLocaleTimeString() + "; refreshes every 3 s. Recent errors: among the newest " + d.recent_window + " requests.";
+      window_ = d.recent_window;
+      status.textContent = (mode === "live" ? "Live" : "Polling every 3 s") + " · updated " + new Date(now).toLocaleTimeString() + ". Recent errors: among the newest " + window_ + " requests.";
       body.replaceChildren(el("div", { class: "table-wrap" }, el("table", { id: "deployments" },
         el("thead", {}, el("tr", {}, ["Deployment", "Provider", "Health", "Cooldown ends", "In flight", "RPM", "TPM", "TTFT (recent)", "Recent errors"].map((h) => el("th", { scope: "col", text: h })))),
         el("tbody", {}, d.deployments.map((x) => el("tr", { "data-id": x.model_id },
@@ -221,8 +242,40 @@
           el("td", { class: "num", text: ms(x.latency_ms) }),
           el("td", {}, x.recent_errors.length ? el("ul", {}, x.recent_errors.map((e) => el("li", { text: new Date(e.time).toLocaleTimeString() + " " + e.status + " " + (e.error_type || "") }))) : el("span", { class: "hint", text: x.recent_requests + " ok" }))))))));
     }
-    await draw();
-    timers.push(setInterval(() => draw().catch(() => {}), 3000));
+    function poll() {
+      mode = "poll";
+      line.setAttribute("data-mode", "poll");
+      dot.classList.add("poll");
+      const draw = () => api("GET", "deployments").then(render);
+      timers.push(setInterval(() => draw().catch(() => {}), 3000));
+      return draw();
+    }
+    if (!window.EventSource) return poll();
+    await new Promise((resolve) => {
+      let fails = 0, conns = 0, done = false;
+      const settle = () => { if (!done) { done = true; resolve(); } };
+      function open() {
+        const es = new EventSource(API + "deployments/stream");
+        streams.push(es);
+        line.setAttribute("data-connections", String(++conns));
+        es.addEventListener("deployments", (e) => {
+          fails = 0;
+          line.setAttribute("data-mode", "live");
+          render(JSON.parse(e.data));
+          settle();
+        });
+        // The server's lifetime cap: reconnect at once, not after an error.
+        es.addEventListener("end", () => { es.close(); streams = streams.filter((x) => x !== es); open(); });
+        es.onerror = () => {
+          if (es.readyState === EventSource.CLOSED || ++fails >= 3) {
+            es.close();
+            streams = streams.filter((x) => x !== es);
+            poll().then(settle, settle);
+          }
+        };
+      }
+      open();
+    });
   }
 
   // formDialog asks for fields and resolves with the values (null: cancelled).
@@ -270,6 +323,21 @@
     });
   }
 
+  // confirmDialog asks before a change that cannot be undone (a <dialog>,
+  // keyboard reachable, instead of the page-blocking window.confirm).
+  function confirmDialog(title, text, ok) {
+    return new Promise((resolve) => {
+      const dlg = el("dialog", { "aria-label": title },
+        el("h2", { text: title }), el("p", { text: text }),
+        el("div", { class: "actions" },
+          el("button", { type: "button", class: "danger", id: "confirm-ok", text: ok, onclick: () => dlg.close("ok") }),
+          el("button", { type: "button", class: "secondary", text: "Cancel", onclick: () => dlg.close("") })));
+      dlg.addEventListener("close", () => { dlg.remove(); resolve(dlg.returnValue === "ok"); });
+      document.body.append(dlg);
+      dlg.showModal();
+    });
+  }
+
   function notServed(root, what, e) {
     root.append(el("p", { class: "empty", text: e.status === 404 ? "This gateway does not serve " + what + " yet." : "Could not load: " + e.message }));
   }
@@ -296,6 +364,17 @@
     async function act(path, body, msg) {
       try { await api("POST", path, body); toast(msg); await draw(); } catch (e) { toast("Failed: " + e.message); }
     }
+    // regenerate gives the key a new secret (same budget, limits and
+    // spend), shown once; the old secret stops working at once.
+    async function regenerate(k) {
+      const name = k.key_alias || k.key_name;
+      if (!await confirmDialog("Regenerate key " + name, "A new secret replaces it; clients using the old one stop at once.", "Regenerate")) return;
+      try {
+        const out = await api("POST", "admin/key/regenerate", { key: k.token });
+        await showSecret(out.key, "New secret for " + name);
+        await draw();
+      } catch (e) { toast("Regenerate failed: " + e.message); }
+    }
     async function draw() {
       const list = await api("GET", "admin/key/list?return_full_object=true&size=100");
       const keys = list.keys;
@@ -314,8 +393,10 @@
               onclick: async () => { const v = await formDialog("Edit key " + (k.key_alias || k.key_name), KEY_FIELDS, k); if (v) act("admin/key/update", Object.assign({ key: k.token }, v), "Saved"); } }),
             el("button", { type: "button", class: "secondary block", text: k.blocked ? "Unblock" : "Block", "aria-label": (k.blocked ? "Unblock " : "Block ") + (k.key_alias || k.key_name),
               onclick: () => act(k.blocked ? "admin/key/unblock" : "admin/key/block", { key: k.token }, k.blocked ? "Unblocked" : "Blocked") }),
+            el("button", { type: "button", class: "secondary regen", text: "Regenerate", "aria-label": "Regenerate " + (k.key_alias || k.key_name),
+              onclick: () => regenerate(k) }),
             el("button", { type: "button", class: "danger", text: "Delete", "aria-label": "Delete " + (k.key_alias || k.key_name),
-              onclick: () => { if (confirm("Delete key " + (k.key_alias || k.key_name) + "? Clients using it stop at once.")) act("admin/key/delete", { keys: [k.token] }, "Deleted"); } })))))
+              onclick: async () => { if (await confirmDialog("Delete key " + (k.key_alias || k.key_name), "Clients using it stop at once.", "Delete")) act("admin/key/delete", { keys: [k.token] }, "Deleted"); } })))))
           : [el("tr", {}, el("td", { colspan: 9, class: "empty", text: "No keys yet." }))]))));
     }
     try { await draw(); } catch (e) { notServed(body, "/key/*", e); }
@@ -351,7 +432,7 @@
             el("td", {}, el("div", { class: "actions" },
               el("button", { type: "button", class: "secondary", text: "Edit", onclick: async () => { const v = await formDialog("Edit " + cfg.noun + " " + r[cfg.idField], cfg.fields.filter((f) => f.name !== cfg.idField), r); if (v) act(cfg.update, Object.assign({ [cfg.idField]: r[cfg.idField] }, v), "Saved"); } }),
               el("button", { type: "button", class: "secondary", text: r.blocked ? "Unblock" : "Block", onclick: () => act(cfg.update, { [cfg.idField]: r[cfg.idField], blocked: !r.blocked }, r.blocked ? "Unblocked" : "Blocked") }),
-              el("button", { type: "button", class: "danger", text: "Delete", onclick: () => { if (confirm("Delete " + cfg.noun + " " + r[cfg.idField] + "?")) act(cfg.del, { [cfg.delField]: [r[cfg.idField]] }, "Deleted"); } })))))
+              el("button", { type: "button", class: "danger", text: "Delete", onclick: async () => { if (await confirmDialog("Delete " + cfg.noun + " " + r[cfg.idField], "This cannot be undone.", "Delete")) act(cfg.del, { [cfg.delField]: [r[cfg.idField]] }, "Deleted"); } })))))
             : [el("tr", {}, el("td", { colspan: cfg.cols.length + 2, class: "empty", text: "None yet." }))]))));
       }
       try { await draw(); } catch (e) { notServed(body, cfg.title.toLowerCase(), e); }
@@ -420,7 +501,11 @@
 
   // ---- shell ----
 
+  let ssoOffered = false;
+
   function showSignin(msg) {
+    const h = location.hash;
+    if (h && h !== "#/signin") wanted = h;
     sess = null;
     stop();
     $("nav").hidden = true;
@@ -430,12 +515,17 @@
     $("signin").hidden = false;
     $("signin-error").textContent = msg || "";
     if (location.hash !== "#/signin") history.replaceState(null, "", "#/signin");
+    $("signin-sso").hidden = !ssoOffered;
+    // The server accepts only a console route as "next" (no open redirect).
+    $("sso-button").href = "sso/start" + (wanted ? "?next=" + encodeURIComponent(wanted) : "");
     $("signin-key").focus();
   }
 
   function stop() {
     timers.forEach(clearInterval);
     timers = [];
+    streams.forEach((es) => es.close());
+    streams = [];
     charts.forEach((u) => u.destroy());
     charts = [];
   }
@@ -467,7 +557,8 @@
     $("signin").hidden = true;
     $("nav").hidden = false;
     $("signout").hidden = false;
-    $("who").textContent = s.role === "admin" ? "admin" : "key " + ((s.key && (s.key.key_alias || s.key.key_name)) || "");
+    $("who").textContent = s.user ? (s.role === "admin" ? "admin · " : "") + s.user.email
+      : s.role === "admin" ? "admin" : "key " + ((s.key && (s.key.key_alias || s.key.key_name)) || "");
     route().then(() => $("main").focus());
   }
 
@@ -489,5 +580,5 @@
   });
   window.addEventListener("hashchange", route);
 
-  api("GET", "session").then((s) => s.role ? signedIn(s) : showSignin(""), (e) => showSignin("Could not reach the gateway: " + e.message));
+  api("GET", "session").then((s) => { ssoOffered = !!s.sso; s.role ? signedIn(s) : showSignin(""); }, (e) => showSignin("Could not reach the gateway: " + e.message));
 })();

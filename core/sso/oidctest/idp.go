@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +38,9 @@ type User struct {
 // Options configure the IdP's one registered client.
 type Options struct {
 	ClientID, ClientSecret, RedirectURI string
+	// MoreRedirectURIs are further registered redirect URIs (the web
+	// console's callback beside the device flow's).
+	MoreRedirectURIs []string
 }
 
 // IdP is a running provider.
@@ -166,12 +170,13 @@ func (p *IdP) authorize(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unknown client_id", http.StatusBadRequest)
 		return
 	}
-	if q.Get("redirect_uri") != p.opts.RedirectURI {
+	redirect := q.Get("redirect_uri")
+	if redirect != p.opts.RedirectURI && !slices.Contains(p.opts.MoreRedirectURIs, redirect) {
 		http.Error(w, "redirect_uri is not registered for this client", http.StatusBadRequest)
 		return
 	}
 	back := func(params url.Values) {
-		http.Redirect(w, r, p.opts.RedirectURI+"?"+params.Encode(), http.StatusFound)
+		http.Redirect(w, r, redirect+"?"+params.Encode(), http.StatusFound)
 	}
 	state := q.Get("state")
 	switch {
