@@ -138,6 +138,23 @@ func TestLambdaDeadlineMargin(t *testing.T) {
 	}
 }
 
+func TestMaxSlowConnections(t *testing.T) {
+	parse := func(general string) (*Config, error) {
+		return Parse([]byte("model_list:\n - model_name: a\n   litellm_params: {model: simulated/x}\ngeneral_settings: "+general+"\n"), envFrom(nil))
+	}
+	if cfg, err := parse("{max_slow_connections: 500}"); err != nil || cfg.General.MaxSlowConnections != 500 {
+		t.Fatalf("500: %v %v", cfg, err)
+	}
+	if cfg, err := parse("{}"); err != nil || cfg.General.MaxSlowConnections != 0 {
+		t.Fatalf("unset: %v %v", cfg, err)
+	}
+	for _, bad := range []string{"{max_slow_connections: 0}", "{max_slow_connections: -3}", "{max_slow_connections: many}"} {
+		if _, err := parse(bad); err == nil || !strings.Contains(err.Error(), "general_settings.max_slow_connections") {
+			t.Errorf("%s: error %v", bad, err)
+		}
+	}
+}
+
 func TestParseErrorsNameThePlace(t *testing.T) {
 	cases := []struct{ yaml, want string }{
 		{"model_list:\n - model_name: a\n   litellm_params: {model: simulated/x}\n - model_name: b\n   litellm_params: {model: simulated/x}\n - model_name: c\n   litellm_params: {model: bedrok/x}\n",
