@@ -93,6 +93,8 @@ type conn struct {
 	net.Conn
 	l    *Limiter
 	idle atomic.Bool
+	// evicted is set (under l.mu) when the limiter closed the connection.
+	evicted bool
 }
 
 func (c *conn) Read(p []byte) (int, error) {
@@ -108,11 +110,17 @@ func (c *conn) Read(p []byte) (int, error) {
 // closed one leaves it.
 func (l *Limiter) ConnState(c net.Conn, s http.ConnState) {
 	switch s {
-	case http.StateNew, http.StateActive:
-		// Active comes once a request's headers are in: a no-op for a
-		// connection already counted, and the bound for a kept-alive one
-		// whose next request was already buffered (never read while idle).
+	case http.StateNew:
 		l.enter(c)
+	case http.StateActive:
+		// Active comes once a request's headers are in (or its read
+		// failed): a no-op for a connection already counted, and the bound
+		// for a kept-alive one whose next request was already buffered
+		// (never read while idle). Only tracked connections (Listen) know
+		// whether the limiter itself closed them.
+		if _, ok := c.(*conn); ok {
+			l.enter(c)
+		}
 	case http.StateIdle:
 		l.leave(c)
 		if tc, ok := c.(*conn); ok {
@@ -124,10 +132,13 @@ func (l *Limiter) ConnState(c net.Conn, s http.ConnState) {
 }
 
 // enter marks c slow (if it is not already) and closes the oldest slow
-// connection if that makes one too many.
+// connection if that makes one too many. A connection closed that way
+// never enters again: http.Server still reports it Active when its read
+// fails, and counting it again would close another, and so on down the line.
 func (l *Limiter) enter(c net.Conn) {
+	tc, _ := c.(*conn)
 	l.mu.Lock()
-	if _, ok := l.slow[c]; ok {
+	if _, ok := l.slow[c]; ok || (tc != nil && tc.evicted) {
 		l.mu.Unlock()
 		return
 	}
@@ -136,6 +147,9 @@ func (l *Limiter) enter(c net.Conn) {
 	if len(l.slow) > l.max {
 		victim = l.order.Remove(l.order.Front()).(net.Conn)
 		delete(l.slow, victim)
+		if v, ok := victim.(*conn); ok {
+			v.evicted = true
+		}
 	}
 	l.mu.Unlock()
 	if victim != nil {
