@@ -162,6 +162,17 @@ type GeneralSettings struct {
 	// (0: the provider default, a few seconds). Failover stays possible
 	// only until then.
 	StreamCommitAfter time.Duration
+	// LambdaDeadlineMargin (lambda_deadline_margin, seconds) is how long
+	// before a Lambda invocation's deadline its request is ended, with a
+	// timeout error, so the client gets an answer and the spend record is
+	// written before Lambda kills the invocation (0: off). Set tells an
+	// explicit 0 from the default (functions/lambda's, 1.5 s).
+	LambdaDeadlineMargin    time.Duration
+	LambdaDeadlineMarginSet bool
+	// MaxSlowConnections (max_slow_connections) bounds the connections the
+	// Cloud Run / local server holds while they are still sending their
+	// request; past it the oldest is closed (0: the default, 1024).
+	MaxSlowConnections int
 	// Debug allows logging request bodies.
 	Debug bool
 	// MetricsPublic serves GET /metrics without the master key.
@@ -477,6 +488,15 @@ func parseGeneral(g *section) GeneralSettings {
 	out.MetricsPublic, _ = g.boolean("metrics_public")
 	out.MaxRequestBodyBytes, _ = g.int("max_request_body_bytes")
 	out.StreamCommitAfter = g.seconds("stream_commit_after")
+	if _, ok := g.raw("lambda_deadline_margin"); ok {
+		out.LambdaDeadlineMargin, out.LambdaDeadlineMarginSet = g.seconds("lambda_deadline_margin"), true
+	}
+	if n, ok := g.int("max_slow_connections"); ok {
+		if n <= 0 {
+			g.fail("max_slow_connections", "want a positive number of connections")
+		}
+		out.MaxSlowConnections = int(n)
+	}
 	out.Debug, _ = g.boolean("debug")
 	out.SSO = parseSSO(g)
 	return out

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 func envFrom(m map[string]string) func(string) (string, bool) {
@@ -104,6 +105,53 @@ general_settings:
 	}
 	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "router_settings.some_future_key") {
 		t.Errorf("warnings %v", cfg.Warnings)
+	}
+}
+
+func TestLambdaDeadlineMargin(t *testing.T) {
+	tests := []struct {
+		general string
+		want    time.Duration
+		set     bool
+		err     string
+	}{
+		{"{}", 0, false, ""},
+		{"{lambda_deadline_margin: 2.5}", 2500 * time.Millisecond, true, ""},
+		{"{lambda_deadline_margin: 0}", 0, true, ""},
+		{"{lambda_deadline_margin: -1}", 0, true, "general_settings.lambda_deadline_margin: must not be negative"},
+		{"{lambda_deadline_margin: soon}", 0, true, "general_settings.lambda_deadline_margin"},
+	}
+	for _, tc := range tests {
+		cfg, err := Parse([]byte("model_list:\n - model_name: a\n   litellm_params: {model: simulated/x}\ngeneral_settings: "+tc.general+"\n"), envFrom(nil))
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: error %v, want %q", tc.general, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.general, err)
+		}
+		if g := cfg.General; g.LambdaDeadlineMargin != tc.want || g.LambdaDeadlineMarginSet != tc.set {
+			t.Errorf("%s: margin %v set %v, want %v %v", tc.general, g.LambdaDeadlineMargin, g.LambdaDeadlineMarginSet, tc.want, tc.set)
+		}
+	}
+}
+
+func TestMaxSlowConnections(t *testing.T) {
+	parse := func(general string) (*Config, error) {
+		return Parse([]byte("model_list:\n - model_name: a\n   litellm_params: {model: simulated/x}\ngeneral_settings: "+general+"\n"), envFrom(nil))
+	}
+	if cfg, err := parse("{max_slow_connections: 500}"); err != nil || cfg.General.MaxSlowConnections != 500 {
+		t.Fatalf("500: %v %v", cfg, err)
+	}
+	if cfg, err := parse("{}"); err != nil || cfg.General.MaxSlowConnections != 0 {
+		t.Fatalf("unset: %v %v", cfg, err)
+	}
+	for _, bad := range []string{"{max_slow_connections: 0}", "{max_slow_connections: -3}", "{max_slow_connections: many}"} {
+		if _, err := parse(bad); err == nil || !strings.Contains(err.Error(), "general_settings.max_slow_connections") {
+			t.Errorf("%s: error %v", bad, err)
+		}
 	}
 }
 

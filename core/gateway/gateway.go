@@ -61,6 +61,19 @@ type Gateway struct {
 	// Telemetry holds the metrics and traces (Lambda flushes it per invocation).
 	Telemetry *telemetry.Telemetry
 	closers   []func(context.Context) error
+	flushers  []func(context.Context) error
+}
+
+// Flush waits for what the gateway writes in the background (the router's
+// state writes, buffered spend records, telemetry) without closing
+// anything: a runtime that freezes between requests (AWS Lambda) calls it
+// before each invocation ends.
+func (g *Gateway) Flush(ctx context.Context) error {
+	var errs []error
+	for _, f := range g.flushers {
+		errs = append(errs, f(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 // Close flushes buffered state (spend records) and releases clients.
@@ -137,6 +150,11 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
 	g.closers = append(g.closers, rt.Drain)
+	g.flushers = append(g.flushers, rt.Drain)
+	if f, ok := rec.(interface{ Flush(context.Context) error }); ok {
+		g.flushers = append(g.flushers, f.Flush)
+	}
+	g.flushers = append(g.flushers, tel.Flush)
 	groups := cfg.AccessGroups()
 	keys := identity.NewGatekeeper(state.Store, identity.Options{Logger: log, AccessGroups: groups})
 	runCtx, stopKeys := context.WithCancel(context.WithoutCancel(ctx))

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"math"
 	"net/http"
 	"strconv"
@@ -9,6 +11,21 @@ import (
 	"github.com/claude-gateway/claude-gateway/core/llm"
 	"github.com/claude-gateway/claude-gateway/core/openai"
 )
+
+// endedBy is the error a request's context was ended with on purpose by the
+// runtime serving it, or nil if it ended because the client left (or has
+// not ended). A runtime with a hard deadline (AWS Lambda kills the
+// invocation at its deadline) ends the request a little before it, with an
+// *llm.Error as the context's cause (context.WithDeadlineCause): the client
+// is still there, so it gets that error (before the first byte) or an error
+// event (after it) instead of a silent cut.
+func endedBy(ctx context.Context) *llm.Error {
+	var le *llm.Error
+	if ctx.Err() != nil && errors.As(context.Cause(ctx), &le) {
+		return le
+	}
+	return nil
+}
 
 // writeError answers with e in the shape of the endpoint: OpenAI's on
 // /v1/chat/completions (registered through Options.Extra / openAIError),

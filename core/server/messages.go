@@ -319,11 +319,14 @@ func (s *Server) route(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if !errors.As(err, &le) {
 		le = &llm.Error{Status: 500, Type: llm.ErrAPI, Message: err.Error()}
 	}
-	c.fail(le)
-	if r.Context().Err() != nil {
+	if e := endedBy(r.Context()); e != nil {
+		le = e
+	} else if r.Context().Err() != nil {
+		c.fail(le)
 		c.gone = true
 		return res, false
 	}
+	c.fail(le)
 	s.writeError(w, r, le)
 	return res, false
 }
@@ -394,7 +397,7 @@ func (s *Server) finish(r *http.Request, c *call) {
 	if c.status == 0 {
 		c.status = 200
 	}
-	if r.Context().Err() != nil {
+	if r.Context().Err() != nil && endedBy(r.Context()) == nil {
 		c.gone = true
 	}
 	end := time.Now()

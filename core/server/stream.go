@@ -202,15 +202,19 @@ func (s *Server) endStream(ctx context.Context, c *call, err error, stopped bool
 		})
 		return
 	}
-	if ctx.Err() != nil {
+	le := endedBy(ctx)
+	if le == nil && ctx.Err() != nil {
 		c.gone = true
 		return
 	}
-	var le *llm.Error
-	if !errors.As(err, &le) {
+	if le == nil && !errors.As(err, &le) {
 		le = &llm.Error{Status: 502, Type: llm.ErrAPI, Message: "upstream stream failed"}
 	}
 	c.errType = le.Type
-	s.log.WarnContext(ctx, "upstream failed mid-stream", "call_id", c.id, "error", err.Error())
+	if ctx.Err() != nil {
+		s.log.WarnContext(ctx, "stream ended by the runtime's deadline", "call_id", c.id, "error", le.Message)
+	} else {
+		s.log.WarnContext(ctx, "upstream failed mid-stream", "call_id", c.id, "error", err.Error())
+	}
 	ew.write(func(dst []byte) []byte { return enc.fail(dst, le) })
 }

@@ -279,6 +279,24 @@ func writeRetrying(ctx context.Context, s Store, batch []Record, attempts int, b
 	return err
 }
 
+// writeDeadlineKey carries the time by which a request's record must be written.
+type writeDeadlineKey struct{}
+
+// WithWriteDeadline marks ctx's request as one whose spend record must be
+// written by t: on AWS Lambda the invocation ends at a hard deadline, after
+// which a write still under way is lost with the frozen instance. The value
+// survives context.WithoutCancel, which is how records are written after
+// the request's own context has ended.
+func WithWriteDeadline(ctx context.Context, t time.Time) context.Context {
+	return context.WithValue(ctx, writeDeadlineKey{}, t)
+}
+
+// WriteDeadline reports the time set by WithWriteDeadline, if any.
+func WriteDeadline(ctx context.Context) (time.Time, bool) {
+	t, ok := ctx.Value(writeDeadlineKey{}).(time.Time)
+	return t, ok
+}
+
 // SyncOptions tune a SyncRecorder. Zero values take the defaults.
 type SyncOptions struct {
 	Logger *slog.Logger
@@ -318,9 +336,15 @@ func NewSyncRecorder(s Store, o SyncOptions) *SyncRecorder {
 	return &SyncRecorder{store: s, o: o}
 }
 
-// Record implements Recorder.
+// Record implements Recorder. A request that must be done by a hard time
+// (WithWriteDeadline) has its record written by then or logged as unsaved.
 func (s *SyncRecorder) Record(ctx context.Context, r Record) {
 	ctx = context.WithoutCancel(ctx)
+	if t, ok := WriteDeadline(ctx); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, t)
+		defer cancel()
+	}
 	if err := writeRetrying(ctx, s.store, []Record{r}, s.o.Attempts, s.o.Backoff, s.o.WriteTimeout, &s.retries); err != nil {
 		s.unsaved.Add(1)
 		logUnsaved(s.o.Logger, r, "store write failed", err)

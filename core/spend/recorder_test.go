@@ -267,6 +267,36 @@ func TestSyncRecorderIgnoresCancel(t *testing.T) {
 	}
 }
 
+// TestSyncRecorderWriteDeadline: a request marked with a write deadline
+// (Lambda's invocation deadline) gets its record written or logged as
+// unsaved by then, never later, even if the store hangs; its request
+// context having ended (WithoutCancel) does not shorten it.
+func TestSyncRecorderWriteDeadline(t *testing.T) {
+	var logs syncBuffer
+	f := &faulty{Store: memory.NewSpendStore(), hang: true}
+	r := spend.NewSyncRecorder(f, spend.SyncOptions{Logger: logger(&logs)})
+	ctx, cancel := context.WithCancel(spend.WithWriteDeadline(context.Background(), time.Now().Add(200*time.Millisecond)))
+	cancel()
+	start := time.Now()
+	r.Record(ctx, rec(1))
+	if took := time.Since(start); took < 150*time.Millisecond || took > time.Second {
+		t.Fatalf("Record returned after %v with a 200ms write deadline and a hanging store", took)
+	}
+	if u := logs.unsaved(t); len(u) != 1 || u[0].CallID != "call-1" {
+		t.Fatalf("unsaved = %+v", u)
+	}
+	f.mu.Lock()
+	f.hang = false
+	f.mu.Unlock()
+	r.Record(spend.WithWriteDeadline(context.Background(), time.Now().Add(time.Second)), rec(2))
+	if n := count(t, f.Store); n != 1 {
+		t.Fatalf("%d records written before the deadline, want 1", n)
+	}
+	if _, ok := spend.WriteDeadline(context.Background()); ok {
+		t.Fatal("a plain context has a write deadline")
+	}
+}
+
 // TestRecover: the unsaved lines a recorder logged while the store was down
 // are written once it is back, once each even if replayed.
 func TestRecover(t *testing.T) {

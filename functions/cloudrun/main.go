@@ -16,15 +16,19 @@ import (
 	_ "net/http/pprof" // served only when GATEWAY_PPROF_ADDR is set
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/awsconfigsource"
 	"github.com/claude-gateway/claude-gateway/core/bodydeadline"
+	"github.com/claude-gateway/claude-gateway/core/config"
 	"github.com/claude-gateway/claude-gateway/core/configsource"
 	"github.com/claude-gateway/claude-gateway/core/gateway"
 	"github.com/claude-gateway/claude-gateway/core/logging"
 	"github.com/claude-gateway/claude-gateway/core/recovery"
+	"github.com/claude-gateway/claude-gateway/core/slowconn"
 	"github.com/claude-gateway/claude-gateway/core/store/selector"
 )
 
@@ -91,11 +95,20 @@ func run() int {
 		// Profiling for operators and benchmarks, on its own (loopback) listener only.
 		go func() { log.Warn("pprof stopped", "error", http.ListenAndServe(addr, http.DefaultServeMux).Error()) }()
 	}
-	handler := bodydeadline.Handler(recovery.Handler(logging.Traced(gw), log), bodyTimeout)
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: headerTimeout, IdleTimeout: 120 * time.Second}
+	maxSlow, err := maxSlowConnections(cfg, loaded.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		return 1
+	}
+	// At most maxSlow connections still sending their request at once; past
+	// it the oldest is closed. Answers, once the request is in, are never cut.
+	slow := slowconn.New(maxSlow)
+	handler := slow.Handler(bodydeadline.Handler(recovery.Handler(logging.Traced(gw), log), bodyTimeout))
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: headerTimeout, IdleTimeout: 120 * time.Second,
+		ConnState: slow.ConnState, ConnContext: slow.ConnContext}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "config", loaded.Source, "deployments", len(cfg.Deployments),
+	go func() { serveErr <- srv.Serve(slow.Listen(ln)) }()
+	log.Info("listening", "addr", ln.Addr().String(), "max_slow_connections", slow.Stats().Max, "config", loaded.Source, "deployments", len(cfg.Deployments),
 		"startup_ms", float64(time.Since(start).Microseconds())/1000)
 
 	select {
@@ -118,4 +131,20 @@ func run() int {
 	}
 	log.Info("stopped")
 	return code
+}
+
+// maxSlowConnections is GATEWAY_MAX_SLOW_CONNECTIONS, else
+// general_settings.max_slow_connections, else slowconn.DefaultMax.
+func maxSlowConnections(cfg *config.Config, getenv func(string) string) (int, error) {
+	if v := getenv("GATEWAY_MAX_SLOW_CONNECTIONS"); v != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("GATEWAY_MAX_SLOW_CONNECTIONS: want a positive number of connections, got %q", v)
+		}
+		return n, nil
+	}
+	if n := cfg.General.MaxSlowConnections; n > 0 {
+		return n, nil
+	}
+	return slowconn.DefaultMax, nil
 }

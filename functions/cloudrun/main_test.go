@@ -269,3 +269,61 @@ func startInstances(t *testing.T, env []string, n int) []instance {
 	}
 	return out
 }
+
+// The server bounds the connections still sending their request
+// (GATEWAY_MAX_SLOW_CONNECTIONS): 40 clients stuck in their headers against
+// a bound of 8 are closed, oldest first, long before the 10 s header
+// timeout, while a stream that was already answering runs to message_stop
+// and new requests are served.
+func TestSlowConnectionsBounded(t *testing.T) {
+	t.Setenv("GATEWAY_MAX_SLOW_CONNECTIONS", "8")
+	_, port, logs := startServer(t, streamConfig) // a stream takes about one second
+	addr := "127.0.0.1:" + port
+	streamDone := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/v1/messages",
+			strings.NewReader(`{"model":"claude-sonnet","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+		req.Header.Set("x-api-key", "sk-k")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			streamDone <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		streamDone <- string(b)
+	}()
+	time.Sleep(200 * time.Millisecond) // the stream is answering
+	conns := make([]net.Conn, 40)
+	for i := range conns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, "POST /v1/messages HTTP/1.1\r\nHost: x\r\n") // and never the rest
+		conns[i] = c
+	}
+	closed := 0
+	// Closed (EOF, or a reset for the unread headers) well within the 10 s
+	// header timeout; the newest up to the bound stay open.
+	deadline := time.Now().Add(3 * time.Second)
+	for _, c := range conns {
+		c.SetReadDeadline(deadline)
+		_, err := c.Read(make([]byte, 1))
+		if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+			closed++
+		}
+	}
+	if closed != len(conns)-8 {
+		t.Errorf("%d of %d connections stuck in their headers closed, want %d (all but the bound's newest)", closed, len(conns), len(conns)-8)
+	}
+	resp, err := http.Get("http://" + addr + "/health/readiness")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("a normal request beside the slow ones: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if out := <-streamDone; !strings.Contains(out, "event: message_stop") {
+		t.Fatalf("the stream answering before the slow clients came was cut: %q\n%s", out, logs.String())
+	}
+}

@@ -31,7 +31,9 @@ import (
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/claude-gateway/claude-gateway/core/awsconfigsource"
+	"github.com/claude-gateway/claude-gateway/core/config"
 	"github.com/claude-gateway/claude-gateway/core/configsource"
+	"github.com/claude-gateway/claude-gateway/core/deadlinemargin"
 	"github.com/claude-gateway/claude-gateway/core/gateway"
 	"github.com/claude-gateway/claude-gateway/core/logging"
 	"github.com/claude-gateway/claude-gateway/core/recovery"
@@ -85,9 +87,17 @@ func run() int {
 		log.Error("init: " + err.Error())
 		return 1
 	}
-	// OTLP (if configured) is exported before each invocation ends: the
-	// instance freezes after it.
-	handler := withRequestID(recovery.Handler(gw.Telemetry.FlushAfter(gw, 2*time.Second), log))
+	margin, err := deadlineMargin(loaded.Config, loaded.Getenv)
+	if err != nil {
+		log.Error("init: " + err.Error())
+		return 1
+	}
+	// Each request ends margin before the invocation's deadline, answered
+	// with a timeout error rather than cut by Lambda; its spend record, the
+	// router's state writes and OTLP (if configured) are flushed before the
+	// invocation ends, since the instance freezes after it.
+	handler := withRequestID(deadlinemargin.Handler(recovery.Handler(gw, log),
+		deadlinemargin.Options{Margin: margin, Flush: gw.Flush, Logger: log}))
 	// Lambda sends SIGTERM before it retires an instance only if an
 	// extension is registered; this registers the library's internal one so
 	// buffered state (spend records) is flushed instead of lost.
@@ -104,7 +114,7 @@ func run() int {
 		// would idle until Lambda's SIGKILL.
 		os.Exit(code)
 	})
-	log.Info("lambda init done", "mode", mode, "config", loaded.Source, "master_key_from", loaded.MasterKeySource,
+	log.Info("lambda init done", "mode", mode, "deadline_margin_ms", margin.Milliseconds(), "config", loaded.Source, "master_key_from", loaded.MasterKeySource,
 		"deployments", len(loaded.Config.Deployments), "init_ms", float64(time.Since(start).Microseconds())/1000)
 
 	switch mode {
@@ -127,6 +137,22 @@ func withRequestID(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// deadlineMargin is GATEWAY_LAMBDA_DEADLINE_MARGIN (seconds or a duration),
+// else general_settings.lambda_deadline_margin, else the default.
+func deadlineMargin(cfg *config.Config, getenv func(string) string) (time.Duration, error) {
+	if v := getenv("GATEWAY_LAMBDA_DEADLINE_MARGIN"); v != "" {
+		m, err := deadlinemargin.ParseMargin(v)
+		if err != nil {
+			return 0, fmt.Errorf("GATEWAY_LAMBDA_DEADLINE_MARGIN: %w", err)
+		}
+		return m, nil
+	}
+	if cfg.General.LambdaDeadlineMarginSet {
+		return cfg.General.LambdaDeadlineMargin, nil
+	}
+	return deadlinemargin.DefaultMargin, nil
 }
 
 // defaultConfigPath is config.yaml beside the binary: LAMBDA_TASK_ROOT on

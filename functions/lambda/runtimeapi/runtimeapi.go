@@ -444,6 +444,18 @@ func (in *Instance) Close() error {
 	return err
 }
 
+// Kill ends the process at once with SIGKILL and no shutdown phase, as
+// Lambda reclaims a frozen environment: only what the function wrote before
+// its invocations ended survives.
+func (in *Instance) Kill() {
+	in.once.Do(func() {
+		close(in.stop)
+		in.cmd.Process.Kill()
+		<-in.exited
+		in.srv.Close()
+	})
+}
+
 func (in *Instance) next(w http.ResponseWriter, r *http.Request) {
 	in.mu.Lock()
 	if in.timing.InitDone.IsZero() {

@@ -174,6 +174,7 @@ type Server struct {
 	subjectToken  string
 	idAudiences   []string
 	tokenDown     bool
+	tokenDelay    time.Duration
 
 	// Workload Identity Federation from AWS (federation.go).
 	authBase         string
@@ -197,6 +198,15 @@ type Server struct {
 func (s *Server) TokenOutage(down bool) {
 	s.mu.Lock()
 	s.tokenDown = down
+	s.mu.Unlock()
+}
+
+// TokenDelay makes the token endpoint answer only after d (0: at once), or
+// not at all if the caller gives up first: a slow token service at refresh
+// time.
+func (s *Server) TokenDelay(d time.Duration) {
+	s.mu.Lock()
+	s.tokenDelay = d
 	s.mu.Unlock()
 }
 
@@ -399,8 +409,15 @@ func (s *Server) serveAuth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	down := s.tokenDown
+	down, delay := s.tokenDown, s.tokenDelay
 	s.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(delay):
+		}
+	}
 	if down {
 		http.Error(w, "token service unavailable", http.StatusServiceUnavailable)
 		return
