@@ -94,13 +94,9 @@ func testIdentityBudgetRace(t *testing.T, s router.Store, _ spend.Store) {
 	if e != nil {
 		t.Fatal(e)
 	}
-	var spendHdr string
-	c.Headers(func(k, v string) {
-		if k == "x-litellm-key-spend" {
-			spendHdr = v
-		}
-	})
-	if spendHdr != "25.000000" {
+	hdr := http.Header{}
+	c.Headers(hdr.Set)
+	if spendHdr := hdr.Get("x-litellm-key-spend"); spendHdr != "25.000000" {
 		t.Fatalf("spend seen by a fresh instance = %s, want 25.000000 (50 x 0.5)", spendHdr)
 	}
 	now := time.Now()
