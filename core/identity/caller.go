@@ -208,7 +208,8 @@ func (c *Caller) Labels() (alias, user, team string) {
 // Headers are LiteLLM's per-key response headers: the key's spend and
 // budget, and the remaining requests and tokens of the minute where an
 // rpm_limit or tpm_limit applies (the narrowest level's).
-func (c *Caller) Headers(set func(k, v string)) {
+func (c *Caller) Headers(h interface{ Set(key, value string) }) {
+	set := h.Set
 	// Canonical names: http.Header.Set then keeps them as they are
 	// instead of making a canonical copy per request.
 	set("X-Litellm-Key-Spend", fmtUSD(c.st.spend.Load()))

@@ -97,8 +97,10 @@ func (ch *charger) flush() {
 }
 
 func (ch *charger) send(batch map[chargeKey]chargeSum) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	// No deadline of its own: the gateway's store (core/store/guard) bounds
+	// every operation, and a batch of one call (an idle gateway) would pay a
+	// timer per call.
+	ctx := context.Background()
 	for k, v := range batch {
 		n, _, err := ch.g.repo.Store.Incr(ctx, v.name, v.delta, 0, v.expires)
 		if err != nil {

@@ -106,7 +106,7 @@ func TestTeamBudgetSharedByTwoKeys(t *testing.T) {
 		t.Fatalf("second key on another instance after a refresh: %v, want 402", e)
 	}
 	h := http.Header{}
-	c.Headers(h.Set)
+	c.Headers(h)
 	if spend := h.Get("x-litellm-key-spend"); spend != "0.000000" {
 		t.Fatalf("k2's own spend = %s, want 0 (the team's spend is not the key's)", spend)
 	}
@@ -163,7 +163,7 @@ func TestRateLimitHeaders(t *testing.T) {
 			t.Fatal(e)
 		}
 		h := http.Header{}
-		c.Headers(h.Set)
+		c.Headers(h)
 		if h.Get("x-ratelimit-remaining-requests") != want || h.Get("x-ratelimit-remaining-tokens") != fmt.Sprint(1000-100*i) {
 			t.Fatalf("call %d headers %v, want %s requests left", i, h, want)
 		}
@@ -171,7 +171,7 @@ func TestRateLimitHeaders(t *testing.T) {
 	}
 	c, _ := g.Admit(ctx, putKey(t, g, identity.Key{}))
 	h := http.Header{}
-	c.Headers(h.Set)
+	c.Headers(h)
 	if _, ok := h["X-Ratelimit-Remaining-Requests"]; ok || h.Get("x-litellm-key-spend") == "" {
 		t.Fatalf("key without limits: headers %v", h)
 	}

@@ -99,7 +99,7 @@ func testIdentityBudgetRace(t *testing.T, s router.Store, _ spend.Store) {
 		t.Fatal(e)
 	}
 	hdr := http.Header{}
-	c.Headers(hdr.Set)
+	c.Headers(hdr)
 	if spendHdr := hdr.Get("x-litellm-key-spend"); spendHdr != "25.000000" {
 		t.Fatalf("spend seen by a fresh instance = %s, want 25.000000 (50 x 0.5)", spendHdr)
 	}
