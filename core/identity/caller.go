@@ -188,16 +188,12 @@ func (c *Caller) release() {
 
 // End closes a call begun with Begin and charges its cost and tokens to
 // every level: one atomic store increment per window each, off the request
-// path (see charger). This instance's counters move at once. c must not be
-// used after End: it is reused by a later Admit.
+// path (see charger). This instance's counters move at once.
 func (c *Caller) End(costUSD float64, tokens int64) {
 	c.release()
-	g := c.g
 	if micro := microUSD(costUSD); micro != 0 || tokens != 0 {
-		g.charges.add(c.levels[:c.n], micro, tokens, g.now())
+		c.g.charges.add(c.levels[:c.n], micro, tokens, c.g.now())
 	}
-	*c = Caller{}
-	g.callers.Put(c)
 }
 
 // Labels name the key in spend records: alias, user_id, team_id.

@@ -41,7 +41,6 @@ type Gatekeeper struct {
 	teams map[string]*subject
 
 	charges charger
-	callers sync.Pool // *Caller, reused from End to the next Admit
 }
 
 // subject is one cached policy holder (a key, a user or a team) and its
@@ -86,7 +85,6 @@ func NewGatekeeper(s router.Store, o Options) *Gatekeeper {
 	g := &Gatekeeper{repo: Repo{Store: s}, now: o.Now, log: o.Logger, refresh: o.Refresh, groups: o.AccessGroups,
 		cache: map[[32]byte]*keyState{}, users: map[string]*subject{}, teams: map[string]*subject{}}
 	g.charges.g = g
-	g.callers.New = func() any { return new(Caller) }
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -465,11 +463,10 @@ func authError(msg string) *llm.Error {
 	return &llm.Error{Status: 401, Type: llm.ErrAuthentication, Message: msg}
 }
 
-// newCaller returns a Caller of st (a reused one if End freed one).
+// newCaller returns a Caller of st. (Not pooled: wrappers such as the SSO
+// caller may still read their parts after ending them.)
 func (g *Gatekeeper) newCaller(st *keyState, k *Key) *Caller {
-	c := g.callers.Get().(*Caller)
-	*c = Caller{g: g, st: st, key: k, remReq: -1, remTok: -1, limReq: -1, limTok: -1}
-	return c
+	return &Caller{g: g, st: st, key: k, remReq: -1, remTok: -1, limReq: -1, limTok: -1}
 }
 
 // Wait blocks until every charge begun by End has reached the store (tests,
