@@ -138,6 +138,18 @@ func BenchmarkStreamBareProxy(b *testing.B) {
 // BenchmarkHandlerNonStreaming measures the gateway's own work per request
 // (no network) on the simulated provider.
 func BenchmarkHandlerNonStreaming(b *testing.B) {
+	benchHandler(b, func(*httptest.Server) []string { return []string{masterKey} })
+}
+
+// BenchmarkHandlerNonStreamingVirtualKeys is BenchmarkHandlerNonStreaming
+// with the requests spread over 1,000 active virtual keys (as the load
+// script's gw-keys target): what a key adds to the gateway's own work.
+// Run both with -cpu 1 to count the charges sent after each response too.
+func BenchmarkHandlerNonStreamingVirtualKeys(b *testing.B) {
+	benchHandler(b, func(srv *httptest.Server) []string { return generateKeys(b, srv.Config.Handler, 1000) })
+}
+
+func benchHandler(b *testing.B, keys func(*httptest.Server) []string) {
 	srv := startGatewayB(b, `
 model_list:
   - model_name: claude-sonnet
@@ -146,18 +158,38 @@ general_settings:
   master_key: os.environ/MASTER
 `)
 	h := srv.Config.Handler
+	ks := keys(srv)
 	body := strings.Replace(simpleBody, `"stream":true`, `"stream":false`, 1)
+	i := 0
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("POST", "/v1/messages", strings.NewReader(body))
-		req.Header.Set("x-api-key", masterKey)
+		req.Header.Set("x-api-key", ks[i%len(ks)])
+		i++
 		h.ServeHTTP(rec, req)
 		if rec.Code != 200 {
 			b.Fatal(rec.Code, rec.Body.String())
 		}
 	}
+}
+
+// generateKeys makes n virtual keys through /key/generate on h.
+func generateKeys(b *testing.B, h http.Handler, n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", "/key/generate", strings.NewReader(`{"models":["claude-sonnet"]}`))
+		req.Header.Set("Authorization", "Bearer "+masterKey)
+		h.ServeHTTP(rec, req)
+		var g struct{ Key string }
+		if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &g) != nil {
+			b.Fatalf("/key/generate: %d %s", rec.Code, rec.Body.String())
+		}
+		keys[i] = g.Key
+	}
+	return keys
 }
 
 func startGatewayB(b *testing.B, yaml string) *httptest.Server {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/llm"
@@ -98,7 +97,7 @@ func (c *Caller) Begin(ctx context.Context, model string) *llm.Error {
 		}
 		used := l.s.tpm.Load()
 		if used >= *l.p.TPMLimit {
-			_, end := minuteCounter(tpmPrefix, l.s.name, now)
+			end := now.Truncate(time.Minute).Add(time.Minute)
 			return rateError(l, "tpm_limit", *l.p.TPMLimit, end.Sub(now))
 		}
 		c.remTok, c.limTok = minRemaining(c.remTok, *l.p.TPMLimit-used), minRemaining(c.limTok, *l.p.TPMLimit)
@@ -115,7 +114,7 @@ func (c *Caller) Begin(ctx context.Context, model string) *llm.Error {
 		if l.p.RPMLimit == nil {
 			continue
 		}
-		name, end := minuteCounter(rpmPrefix, l.s.name, now)
+		name, _, end := l.s.minuteCounter(&l.s.rpmName, rpmPrefix, now)
 		if *l.p.RPMLimit == 0 { // the store reads limit 0 as "none"
 			c.release()
 			c.remReq, c.limReq = 0, 0
@@ -189,69 +188,11 @@ func (c *Caller) release() {
 
 // End closes a call begun with Begin and charges its cost and tokens to
 // every level: one atomic store increment per window each, off the request
-// path. This instance's counters move at once.
+// path (see charger). This instance's counters move at once.
 func (c *Caller) End(costUSD float64, tokens int64) {
 	c.release()
-	micro := microUSD(costUSD)
-	if micro == 0 && tokens == 0 {
-		return
-	}
-	now := c.g.now()
-	var todo [3]charge
-	for i, l := range c.levels[:c.n] {
-		l.s.spend.Add(micro)
-		l.s.tpm.Add(tokens)
-		todo[i] = charge{s: l.s, window: l.p.BudgetDuration, tokens: l.p.TPMLimit != nil}
-	}
-	n := c.n
-	c.g.charges.Add(1)
-	go func() {
-		defer c.g.charges.Done()
-		c.g.charge(todo[:n], micro, tokens, now)
-	}()
-}
-
-// charge is one level's share of a finished call.
-type charge struct {
-	s      *subject
-	window string
-	tokens bool // the level has a tpm_limit: count its tokens
-}
-
-func (g *Gatekeeper) charge(todo []charge, micro, tokens int64, now time.Time) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, ch := range todo {
-		if micro > 0 {
-			w, _ := ParseWindow(ch.window)
-			name, end := spendCounter(ch.s.name, w, now)
-			v, _, err := g.repo.Store.Incr(ctx, name, micro, 0, end.Add(time.Hour))
-			if err != nil {
-				g.log.Warn("charging spend failed", "error", err)
-			}
-			// The increment answers the fleet-wide total: every charge
-			// also refreshes this instance's view of the budget.
-			raiseTo(&ch.s.spend, v)
-		}
-		if tokens > 0 && ch.tokens {
-			name, end := minuteCounter(tpmPrefix, ch.s.name, now)
-			v, _, err := g.repo.Store.Incr(ctx, name, tokens, 0, end.Add(time.Minute))
-			if err != nil {
-				g.log.Warn("charging tokens failed", "error", err)
-			}
-			raiseTo(&ch.s.tpm, v)
-		}
-	}
-}
-
-// raiseTo sets a to v unless a is already larger (charges of this
-// instance still on their way to the store).
-func raiseTo(a *atomic.Int64, v int64) {
-	for {
-		cur := a.Load()
-		if v <= cur || a.CompareAndSwap(cur, v) {
-			return
-		}
+	if micro := microUSD(costUSD); micro != 0 || tokens != 0 {
+		c.g.charges.add(c.levels[:c.n], micro, tokens, c.g.now())
 	}
 }
 
@@ -263,18 +204,21 @@ func (c *Caller) Labels() (alias, user, team string) {
 // Headers are LiteLLM's per-key response headers: the key's spend and
 // budget, and the remaining requests and tokens of the minute where an
 // rpm_limit or tpm_limit applies (the narrowest level's).
-func (c *Caller) Headers(set func(k, v string)) {
-	set("x-litellm-key-spend", fmtUSD(c.st.spend.Load()))
+func (c *Caller) Headers(h interface{ Set(key, value string) }) {
+	set := h.Set
+	// Canonical names: http.Header.Set then keeps them as they are
+	// instead of making a canonical copy per request.
+	set("X-Litellm-Key-Spend", fmtUSD(c.st.spend.Load()))
 	if c.key.MaxBudget != nil {
-		set("x-litellm-key-max-budget", strconv.FormatFloat(*c.key.MaxBudget, 'f', -1, 64))
+		set("X-Litellm-Key-Max-Budget", strconv.FormatFloat(*c.key.MaxBudget, 'f', -1, 64))
 	}
 	if c.limReq >= 0 {
-		set("x-ratelimit-limit-requests", strconv.FormatInt(c.limReq, 10))
-		set("x-ratelimit-remaining-requests", strconv.FormatInt(c.remReq, 10))
+		set("X-Ratelimit-Limit-Requests", strconv.FormatInt(c.limReq, 10))
+		set("X-Ratelimit-Remaining-Requests", strconv.FormatInt(c.remReq, 10))
 	}
 	if c.limTok >= 0 {
-		set("x-ratelimit-limit-tokens", strconv.FormatInt(c.limTok, 10))
-		set("x-ratelimit-remaining-tokens", strconv.FormatInt(c.remTok, 10))
+		set("X-Ratelimit-Limit-Tokens", strconv.FormatInt(c.limTok, 10))
+		set("X-Ratelimit-Remaining-Tokens", strconv.FormatInt(c.remTok, 10))
 	}
 }
 

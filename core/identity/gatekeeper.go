@@ -39,8 +39,8 @@ type Gatekeeper struct {
 	cache map[[32]byte]*keyState
 	users map[string]*subject
 	teams map[string]*subject
-	// charges tracks store increments still in flight (Wait).
-	charges sync.WaitGroup
+
+	charges charger
 }
 
 // subject is one cached policy holder (a key, a user or a team) and its
@@ -52,6 +52,8 @@ type subject struct {
 	spend    atomic.Int64           // micro-USD in the current budget window
 	tpm      atomic.Int64           // tokens in the current minute
 	inflight atomic.Int64
+	// The current windows' counter names.
+	spendName, tpmName, rpmName atomic.Pointer[counterName]
 }
 
 // keyState is one cached key: its document (nil = unknown or deleted, a
@@ -61,6 +63,7 @@ type keyState struct {
 	subject
 	sum  [32]byte
 	key  atomic.Pointer[Key]
+	raw  atomic.Pointer[string]  // the stored document key was decoded from
 	user atomic.Pointer[subject] // nil: the key names no user
 	team atomic.Pointer[subject] // nil: the key names no team
 }
@@ -81,6 +84,7 @@ type Options struct {
 func NewGatekeeper(s router.Store, o Options) *Gatekeeper {
 	g := &Gatekeeper{repo: Repo{Store: s}, now: o.Now, log: o.Logger, refresh: o.Refresh, groups: o.AccessGroups,
 		cache: map[[32]byte]*keyState{}, users: map[string]*subject{}, teams: map[string]*subject{}}
+	g.charges.g = g
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -139,7 +143,7 @@ func (g *Gatekeeper) Refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	kdocs, err := decodeDocs[Key](es[:len(tokens)], names)
+	changed, kdocs, err := changedKeys(keys, es[:len(tokens)], names)
 	if err != nil {
 		return err
 	}
@@ -159,7 +163,10 @@ func (g *Gatekeeper) Refresh(ctx context.Context) error {
 	}
 	all := make([]*subject, 0, len(keys)+len(users)+len(teams))
 	for i, st := range keys {
-		st.setKey(kdocs[i])
+		if changed[i] {
+			st.setKey(kdocs[i])
+			st.raw.Store(&es[i].Value)
+		}
 		all = append(all, &st.subject)
 	}
 	fresh, err := g.link(ctx, keys)
@@ -183,6 +190,26 @@ func appendPrefixed(dst []string, prefix string, ids []string) []string {
 		dst = append(dst, prefix+id)
 	}
 	return dst
+}
+
+// changedKeys decodes the key documents in es that differ from what each
+// cached key was decoded from: a steady-state refresh of many keys decodes
+// none. changed[i] reports whether kdocs[i] is new.
+func changedKeys(keys []*keyState, es []router.Entry, names []string) (changed []bool, kdocs []*Key, err error) {
+	changed, kdocs = make([]bool, len(keys)), make([]*Key, len(keys))
+	for i, st := range keys {
+		if raw := st.raw.Load(); raw != nil && *raw == es[i].Value {
+			continue
+		}
+		changed[i] = true
+		if !es[i].Found() || es[i].Value == tombstone {
+			continue
+		}
+		if kdocs[i], err = decodeDoc[Key](es[i].Value, names[i]); err != nil {
+			return nil, nil, err
+		}
+	}
+	return changed, kdocs, nil
 }
 
 func decodeDocs[T any](es []router.Entry, names []string) ([]*T, error) {
@@ -314,8 +341,8 @@ func (g *Gatekeeper) loadCounters(ctx context.Context, subs []*subject) error {
 		if p := s.policy.Load(); p != nil {
 			w, _ = ParseWindow(p.BudgetDuration)
 		}
-		sn, _ := spendCounter(s.name, w, now)
-		tn, _ := minuteCounter(tpmPrefix, s.name, now)
+		sn, _, _ := s.spendCounter(w, now)
+		tn, _, _ := s.minuteCounter(&s.tpmName, tpmPrefix, now)
 		names = append(names, sn, tn)
 	}
 	vals, err := g.repo.Store.Counts(ctx, names)
@@ -361,7 +388,7 @@ func (g *Gatekeeper) Admit(ctx context.Context, secret string) (*Caller, *llm.Er
 	if k == nil {
 		return nil, authError("invalid API key")
 	}
-	c := &Caller{g: g, st: st, key: k, remReq: -1, remTok: -1, limReq: -1, limTok: -1}
+	c := g.newCaller(st, k)
 	c.levels[0] = level{s: &st.subject, p: st.policy.Load(), what: "key"}
 	c.n = 1
 	if u := st.user.Load(); u != nil {
@@ -436,6 +463,12 @@ func authError(msg string) *llm.Error {
 	return &llm.Error{Status: 401, Type: llm.ErrAuthentication, Message: msg}
 }
 
+// newCaller returns a Caller of st. (Not pooled: wrappers such as the SSO
+// caller may still read their parts after ending them.)
+func (g *Gatekeeper) newCaller(st *keyState, k *Key) *Caller {
+	return &Caller{g: g, st: st, key: k, remReq: -1, remTok: -1, limReq: -1, limTok: -1}
+}
+
 // Wait blocks until every charge begun by End has reached the store (tests,
 // and shutdown on platforms that freeze the process after a response).
-func (g *Gatekeeper) Wait() { g.charges.Wait() }
+func (g *Gatekeeper) Wait() { g.charges.wg.Wait() }

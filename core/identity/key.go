@@ -14,7 +14,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -124,4 +123,4 @@ var farFuture = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
 // microUSD converts dollars to the integer unit budget counters hold.
 func microUSD(usd float64) int64 { return int64(usd*1e6 + 0.5) }
 
-func fmtUSD(micro int64) string { return fmt.Sprintf("%.6f", float64(micro)/1e6) }
+func fmtUSD(micro int64) string { return strconv.FormatFloat(float64(micro)/1e6, 'f', 6, 64) }

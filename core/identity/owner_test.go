@@ -3,9 +3,12 @@ package identity_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/identity"
 	"github.com/claude-gateway/claude-gateway/core/store/memory"
@@ -102,13 +105,9 @@ func TestTeamBudgetSharedByTwoKeys(t *testing.T) {
 	if e := c.Begin(ctx, "m"); e == nil || e.Status != 402 {
 		t.Fatalf("second key on another instance after a refresh: %v, want 402", e)
 	}
-	var spend string
-	c.Headers(func(k, v string) {
-		if k == "x-litellm-key-spend" {
-			spend = v
-		}
-	})
-	if spend != "0.000000" {
+	h := http.Header{}
+	c.Headers(h)
+	if spend := h.Get("x-litellm-key-spend"); spend != "0.000000" {
 		t.Fatalf("k2's own spend = %s, want 0 (the team's spend is not the key's)", spend)
 	}
 }
@@ -163,17 +162,17 @@ func TestRateLimitHeaders(t *testing.T) {
 		if e := c.Begin(ctx, "m"); e != nil {
 			t.Fatal(e)
 		}
-		h := map[string]string{}
-		c.Headers(func(k, v string) { h[k] = v })
-		if h["x-ratelimit-remaining-requests"] != want || h["x-ratelimit-remaining-tokens"] != fmt.Sprint(1000-100*i) {
+		h := http.Header{}
+		c.Headers(h)
+		if h.Get("x-ratelimit-remaining-requests") != want || h.Get("x-ratelimit-remaining-tokens") != fmt.Sprint(1000-100*i) {
 			t.Fatalf("call %d headers %v, want %s requests left", i, h, want)
 		}
 		c.End(0, 100)
 	}
 	c, _ := g.Admit(ctx, putKey(t, g, identity.Key{}))
-	h := map[string]string{}
-	c.Headers(func(k, v string) { h[k] = v })
-	if _, ok := h["x-ratelimit-remaining-requests"]; ok || h["x-litellm-key-spend"] == "" {
+	h := http.Header{}
+	c.Headers(h)
+	if _, ok := h["X-Ratelimit-Remaining-Requests"]; ok || h.Get("x-litellm-key-spend") == "" {
 		t.Fatalf("key without limits: headers %v", h)
 	}
 }
@@ -252,5 +251,69 @@ func TestChargeLearnsFleetTotal(t *testing.T) {
 	cb, _ = b.Admit(ctx, secret)
 	if e := cb.Begin(ctx, "m"); e == nil || e.Status != 402 || !strings.Contains(e.Message, "spend 1.100000") {
 		t.Fatalf("b after its own charge: %v, want 402 with the fleet's spend 1.1", e)
+	}
+}
+
+// gatedStore holds every Incr until release is closed and counts them.
+type gatedStore struct {
+	*memory.Store
+	release chan struct{}
+	incrs   atomic.Int64
+}
+
+func (s *gatedStore) Incr(ctx context.Context, key string, delta, limit int64, expires time.Time) (int64, bool, error) {
+	s.incrs.Add(1)
+	<-s.release
+	return s.Store.Incr(ctx, key, delta, limit, expires)
+}
+
+// TestChargesMerge: calls that end while a charge is on its way to the
+// store are merged into one increment per counter; every cent lands once,
+// and a call ending in a new budget window is charged to that window.
+func TestChargesMerge(t *testing.T) {
+	ctx := context.Background()
+	// A minute before the end of an hour to come (the store expires
+	// counters by the real clock).
+	now := time.Now().UTC().Truncate(time.Hour).Add(2*time.Hour - time.Minute)
+	var clock atomic.Pointer[time.Time]
+	clock.Store(&now)
+	st := &gatedStore{Store: memory.New(nil), release: make(chan struct{})}
+	g := identity.NewGatekeeper(st, identity.Options{Now: func() time.Time { return *clock.Load() }})
+	secret := putKey(t, g, identity.Key{MaxBudget: ptr(100.0), BudgetDuration: "1h"})
+	call := func() {
+		c, e := g.Admit(ctx, secret)
+		if e != nil {
+			t.Fatal(e)
+		}
+		if e := c.Begin(ctx, "m"); e != nil {
+			t.Fatal(e)
+		}
+		c.End(0.25, 10)
+	}
+	call() // its increment now waits in the store
+	for st.incrs.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() { defer wg.Done(); call() }()
+	}
+	wg.Wait()
+	later := now.Add(2 * time.Minute) // the next hour's window
+	clock.Store(&later)
+	call()
+	close(st.release)
+	g.Wait()
+	if n := st.incrs.Load(); n != 3 {
+		t.Errorf("store increments = %d, want 3 (the first call, the 20 merged, the new window)", n)
+	}
+	repo := g.Repo()
+	k, _ := repo.Get(ctx, identity.HashKey(secret))
+	if s, err := repo.KeySpend(ctx, k, now); err != nil || s != 21*0.25 {
+		t.Errorf("spend in the first window = %v, %v; want %v", s, err, 21*0.25)
+	}
+	if s, err := repo.KeySpend(ctx, k, later); err != nil || s != 0.25 {
+		t.Errorf("spend in the second window = %v, %v; want 0.25", s, err)
 	}
 }

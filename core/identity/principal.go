@@ -57,7 +57,7 @@ func (p *Principals) Caller(ctx context.Context, id string, k *Key) (*Caller, er
 	pol := kk.Policy()
 	st.key.Store(&kk)
 	st.policy.Store(&pol)
-	c := &Caller{g: p.g, st: st, key: &kk, remReq: -1, remTok: -1, limReq: -1, limTok: -1}
+	c := p.g.newCaller(st, &kk)
 	c.levels[0] = level{s: &st.subject, p: &pol, what: "key"}
 	c.n = 1
 	return c, nil

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
 
@@ -19,8 +18,10 @@ type Caller interface {
 	Begin(ctx context.Context, model string) *llm.Error
 	// End charges the finished call (off the request path).
 	End(costUSD float64, tokens int64)
-	// Headers sets per-key response headers (x-litellm-key-spend...).
-	Headers(set func(k, v string))
+	// Headers sets per-key response headers (x-litellm-key-spend...) on h
+	// (an http.Header; an interface, not a func, so passing one allocates
+	// nothing).
+	Headers(h interface{ Set(key, value string) })
 	// Labels name the key in spend records.
 	Labels() (alias, user, team string)
 }
@@ -41,7 +42,7 @@ func callerFrom(ctx context.Context) Caller {
 // isMaster compares the presented key with the master key in constant time
 // (hashing first, so neither content nor length leaks through timing).
 func (s *Server) isMaster(r *http.Request) bool {
-	sum := sha256.Sum256([]byte(clientKey(r)))
+	sum := sumKey(clientKey(r))
 	return subtle.ConstantTimeCompare(sum[:], s.keySum[:]) == 1
 }
 
@@ -111,7 +112,7 @@ func (s *Server) admitCall(ctx context.Context, w http.ResponseWriter, r *http.R
 	c.keyAlias, c.userID, c.teamID = cl.Labels()
 	e := cl.Begin(ctx, c.req.Model)
 	// After Begin: the rate-limit headers carry what Begin counted.
-	cl.Headers(w.Header().Set)
+	cl.Headers(w.Header())
 	if e != nil {
 		c.fail(e)
 		s.writeError(w, r, e)

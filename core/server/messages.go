@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
@@ -30,8 +31,7 @@ type call struct {
 	errType  string
 	ttfb     time.Duration
 	usage    llm.Usage
-	gone     bool // client disconnected
-	keyHash  string
+	gone     bool   // client disconnected
 	caller   Caller // the virtual key once admitted (Begin succeeded)
 	// keyAlias, userID, teamID label a virtual key's spend records.
 	keyAlias, userID, teamID string
@@ -271,7 +271,7 @@ func duplicateKey(obj gjson.Result) (key string, ok bool) {
 
 func (s *Server) serveAnthropic(w http.ResponseWriter, r *http.Request, kind llm.Kind) {
 	r = s.observe(r)
-	c := &call{id: newCallID(), start: time.Now(), endpoint: r.URL.Path, keyHash: keyHash(r)}
+	c := &call{id: newCallID(), start: time.Now(), endpoint: r.URL.Path}
 	defer s.finish(r, c)
 	w.Header().Set("x-litellm-call-id", c.id)
 
@@ -408,7 +408,9 @@ func (s *Server) finish(r *http.Request, c *call) {
 	c.res.Finish(c.usage, streamErr)
 	rec := spend.Record{
 		CallID: c.id, StartTime: c.start, EndTime: end, TTFTMillis: c.ttfb.Milliseconds(),
-		Endpoint: c.endpoint, KeyHash: c.keyHash, Status: c.status, ErrorType: c.errType, Disconnected: c.gone,
+		// The key's hash is made here, after the response: nothing before
+		// the first byte needs it.
+		Endpoint: c.endpoint, KeyHash: keyHash(r), Status: c.status, ErrorType: c.errType, Disconnected: c.gone,
 		KeyAlias: c.keyAlias, UserID: c.userID, TeamID: c.teamID,
 		InputTokens: c.usage.InputTokens, OutputTokens: c.usage.OutputTokens,
 		CacheCreationInputTokens: c.usage.CacheCreationInputTokens, CacheReadInputTokens: c.usage.CacheReadInputTokens,
@@ -435,7 +437,11 @@ func (s *Server) finish(r *http.Request, c *call) {
 		s.opts.Recorder.Record(context.WithoutCancel(r.Context()), rec)
 	}
 	s.obs.Finish(r.Context(), Call{Record: rec, API: apiName(c), UpstreamStatus: upstreamStatus, Overhead: c.overhead, TTFT: c.ttfb})
-	// The access line: the spend record's fields but the key hash.
+	// The access line: the spend record's fields but the key hash. Its
+	// two dozen arguments are boxed only if the line is logged.
+	if !s.log.Enabled(r.Context(), slog.LevelInfo) {
+		return
+	}
 	s.log.InfoContext(r.Context(), "request",
 		"call_id", c.id, "path", c.endpoint, "model", rec.RequestedModel, "model_group", rec.ModelGroup,
 		"deployment_id", rec.DeploymentID, "provider", rec.Provider, "region", rec.Region, "api_base", rec.APIBase,

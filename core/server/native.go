@@ -104,7 +104,7 @@ type nativeCall struct {
 // header and (Bedrock) the body's anthropic_beta.
 func (s *Server) serveNative(w http.ResponseWriter, r *http.Request, nc nativeCall) {
 	r = s.observe(r)
-	c := &call{id: newCallID(), start: time.Now(), endpoint: r.URL.Path, keyHash: keyHash(r)}
+	c := &call{id: newCallID(), start: time.Now(), endpoint: r.URL.Path}
 	defer s.finish(r, c)
 	w.Header().Set("x-litellm-call-id", c.id)
 

@@ -144,7 +144,7 @@ func clientKey(r *http.Request) string {
 			return strings.TrimSpace(k)
 		}
 	}
-	return r.Header.Get("x-api-key")
+	return r.Header.Get("X-Api-Key") // canonical: Get makes no canonical copy per request
 }
 
 // keyHash identifies the client's key in spend records without revealing it.
@@ -153,8 +153,18 @@ func keyHash(r *http.Request) string {
 	if k == "" {
 		return ""
 	}
-	sum := sha256.Sum256([]byte(k))
+	sum := sumKey(k)
 	return hex.EncodeToString(sum[:])
+}
+
+// sumKey is SHA-256 of a presented key, hashed from a stack buffer: a
+// []byte conversion of a key longer than 32 bytes would allocate per request.
+func sumKey(k string) [32]byte {
+	var buf [128]byte
+	if len(k) > len(buf) {
+		return sha256.Sum256([]byte(k))
+	}
+	return sha256.Sum256(append(buf[:0], k...))
 }
 
 // newCallID returns a UUIDv7: time-ordered, so spend stores that key

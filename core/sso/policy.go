@@ -100,9 +100,9 @@ func (c *Caller) End(costUSD float64, tokens int64) {
 }
 
 // Headers are the user's own spend headers.
-func (c *Caller) Headers(set func(k, v string)) {
+func (c *Caller) Headers(h interface{ Set(key, value string) }) {
 	if c.primary != nil {
-		c.primary.Headers(set)
+		c.primary.Headers(h)
 	}
 }
 

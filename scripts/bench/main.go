@@ -394,6 +394,7 @@ func main() {
 	nKeys := flag.Int("keys", 1000, "virtual keys for the gw-keys target (memory store, clients rotate over them; 0: skip)")
 	lambdaTags := flag.String("lambda-tags", "lambda.norpc,grpcnotrace,nootlp,noprometheus,nofirestore,noredis", "build tags of the Lambda bootstrap")
 	only := flag.String("only", "", `"startup": binary sizes, cold starts and idle RSS only (no load)`)
+	loadTargets := flag.String("targets", "", "comma-separated targets to load beside the bare proxy (gw-memory,gw-embedded,gw-keys; default all)")
 	flag.Parse()
 	dir, _ := os.MkdirTemp("", "gwbench")
 	defer os.RemoveAll(dir)
@@ -437,7 +438,7 @@ general_settings:
 
 	// Cold starts, interleaved: bare proxy, Cloud Run binary, Lambda bootstrap.
 	var csP, csG, csL []time.Duration
-	for i := range *starts {
+	for i := range *starts { // -starts 0 skips the cold starts
 		d, err := coldStart(proxyBin, nil, proxyEnv, "/")
 		check(err)
 		csP = append(csP, d)
@@ -448,9 +449,11 @@ general_settings:
 		check(err)
 		csL = append(csL, d)
 	}
-	fmt.Printf("\ncold start (exec -> first 200), median of %d: bare proxy %s, cloudrun gateway (embedded store) %s = %.2fx, lambda bootstrap %s = %.2fx\n",
-		*starts, median(csP).Round(10*time.Microsecond), median(csG).Round(10*time.Microsecond), float64(median(csG))/float64(median(csP)),
-		median(csL).Round(10*time.Microsecond), float64(median(csL))/float64(median(csP)))
+	if *starts > 0 {
+		fmt.Printf("\ncold start (exec -> first 200), median of %d: bare proxy %s, cloudrun gateway (embedded store) %s = %.2fx, lambda bootstrap %s = %.2fx\n",
+			*starts, median(csP).Round(10*time.Microsecond), median(csG).Round(10*time.Microsecond), float64(median(csG))/float64(median(csP)),
+			median(csL).Round(10*time.Microsecond), float64(median(csL))/float64(median(csP)))
+	}
 
 	if *only == "startup" {
 		idleRSS(proxyBin, gwBin, gwArgs, proxyEnv, memEnv, embEnv("idle"), *starts)
@@ -473,6 +476,12 @@ general_settings:
 		gwKeys.keys, err = generateKeys(gwKeys, *nKeys)
 		check(err)
 		targets = append(targets, gwKeys)
+	}
+	if *loadTargets != "" {
+		// Fewer targets interleave more finely: a ratio of two of them
+		// suffers less from other load on a shared machine.
+		keep := strings.Split(*loadTargets, ",")
+		targets = slices.DeleteFunc(targets, func(tg *target) bool { return tg != proxy && !slices.Contains(keep, tg.name) })
 	}
 
 	fmt.Printf("\nload: %d concurrent clients, %s per target and body type in %d interleaved rounds, loopback upstream\n", *conc, *dur, *rounds)
@@ -505,7 +514,7 @@ general_settings:
 				r.maxRSSKB, r.errs)
 		}
 	}
-	if *nKeys > 0 {
+	if *nKeys > 0 && res["gw-keys"] != nil && res[gwMem.name] != nil {
 		for _, stream := range []bool{false, true} {
 			k, m := res["gw-keys"][stream], res[gwMem.name][stream]
 			fmt.Printf("%d virtual keys vs the master key (both memory store), %s: throughput %.3fx, cpu/req %.2fx\n", *nKeys,

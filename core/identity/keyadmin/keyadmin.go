@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -338,29 +339,54 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	all, err := h.all(r.Context())
+	match, err := h.listed(r.Context(), q.Get("user_id"), q.Get("team_id"), q.Get("key_alias"), page, size)
 	if err != nil {
 		h.storeError(w, err)
 		return
 	}
-	var match []*identity.Key
-	for _, k := range all {
-		if (q.Get("user_id") == "" || k.UserID == q.Get("user_id")) && (q.Get("team_id") == "" || k.TeamID == q.Get("team_id")) &&
-			(q.Get("key_alias") == "" || k.KeyAlias == q.Get("key_alias")) {
-			match = append(match, k)
-		}
-	}
-	lo, hi := min((page-1)*size, len(match)), min(page*size, len(match))
 	keys := []any{}
-	for _, k := range match[lo:hi] {
+	for _, k := range match.page {
 		if q.Get("return_full_object") == "true" {
 			keys = append(keys, k)
 		} else {
 			keys = append(keys, k.Token)
 		}
 	}
-	writeJSON(w, 200, map[string]any{"keys": keys, "total_count": len(match), "current_page": page,
-		"total_pages": (len(match) + size - 1) / size})
+	writeJSON(w, 200, map[string]any{"keys": keys, "total_count": match.total, "current_page": page,
+		"total_pages": (match.total + size - 1) / size})
+}
+
+// keyPage is one page of a key listing and how many keys the listing has.
+type keyPage struct {
+	page  []*identity.Key
+	total int
+}
+
+// listed returns page (from 1) of size of the keys matching the filters
+// ("" matches all), oldest first. Unfiltered, it reads the listing's
+// hashes and only the page's documents; a filter reads every document.
+func (h *handlers) listed(ctx context.Context, user, team, alias string, page, size int) (keyPage, error) {
+	if user == "" && team == "" && alias == "" {
+		ts, err := h.repo.Tokens(ctx)
+		if err != nil {
+			return keyPage{}, err
+		}
+		lo, hi := min((page-1)*size, len(ts)), min(page*size, len(ts))
+		ks, err := h.repo.GetMany(ctx, ts[lo:hi])
+		return keyPage{page: slices.DeleteFunc(ks, func(k *identity.Key) bool { return k == nil }), total: len(ts)}, err
+	}
+	all, err := h.all(ctx)
+	if err != nil {
+		return keyPage{}, err
+	}
+	var match []*identity.Key
+	for _, k := range all {
+		if (user == "" || k.UserID == user) && (team == "" || k.TeamID == team) && (alias == "" || k.KeyAlias == alias) {
+			match = append(match, k)
+		}
+	}
+	lo, hi := min((page-1)*size, len(match)), min(page*size, len(match))
+	return keyPage{page: match[lo:hi], total: len(match)}, nil
 }
 
 // regenerate issues a new secret for an existing key (same document, new

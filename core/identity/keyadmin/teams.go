@@ -185,42 +185,9 @@ func (h *handlers) teamDelete(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	if len(req.TeamIDs) == 0 {
-		badRequest(w, "team_ids: required")
-		return
-	}
-	ts, err := h.repo.GetTeams(r.Context(), req.TeamIDs)
-	if err != nil {
-		h.storeError(w, err)
-		return
-	}
-	for i, t := range ts {
-		if t == nil {
-			writeJSON(w, 404, errorBody("not_found_error", fmt.Sprintf("team_ids[%d]: team %s not found", i, req.TeamIDs[i])))
-			return
-		}
-	}
-	keys, err := h.keysWhere(r.Context(), func(k *identity.Key) bool { return slices.Contains(req.TeamIDs, k.TeamID) })
-	if err != nil {
-		h.storeError(w, err)
-		return
-	}
-	if err := h.deleteKeys(r.Context(), keys); err != nil {
-		h.storeError(w, err)
-		return
-	}
-	for _, t := range ts {
-		if err := h.leaveUsers(r.Context(), t); err != nil {
-			h.storeError(w, err)
-			return
-		}
-		if err := h.repo.DeleteTeam(r.Context(), t.TeamID); err != nil {
-			h.storeError(w, err)
-			return
-		}
-	}
-	h.o.OwnersChanged(r.Context())
-	writeJSON(w, 200, map[string]any{"deleted_teams": req.TeamIDs, "deleted_keys": len(keys)})
+	deleteOwners(h, w, r, req.TeamIDs, ownerKind[identity.Team]{field: "team_ids", noun: "team", result: "deleted_teams",
+		get: h.repo.GetTeams, del: h.repo.DeleteTeam, unlink: h.leaveUsers,
+		id: func(t *identity.Team) string { return t.TeamID }, ownerOf: func(k *identity.Key) string { return k.TeamID }})
 }
 
 func (h *handlers) leaveUsers(ctx context.Context, t *identity.Team) error {

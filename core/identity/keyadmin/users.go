@@ -211,42 +211,9 @@ func (h *handlers) userDelete(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	if len(req.UserIDs) == 0 {
-		badRequest(w, "user_ids: required")
-		return
-	}
-	us, err := h.repo.GetUsers(r.Context(), req.UserIDs)
-	if err != nil {
-		h.storeError(w, err)
-		return
-	}
-	for i, u := range us {
-		if u == nil {
-			writeJSON(w, 404, errorBody("not_found_error", fmt.Sprintf("user_ids[%d]: user %s not found", i, req.UserIDs[i])))
-			return
-		}
-	}
-	keys, err := h.keysWhere(r.Context(), func(k *identity.Key) bool { return slices.Contains(req.UserIDs, k.UserID) })
-	if err != nil {
-		h.storeError(w, err)
-		return
-	}
-	if err := h.deleteKeys(r.Context(), keys); err != nil {
-		h.storeError(w, err)
-		return
-	}
-	for _, u := range us {
-		if err := h.leaveTeams(r.Context(), u); err != nil {
-			h.storeError(w, err)
-			return
-		}
-		if err := h.repo.DeleteUser(r.Context(), u.UserID); err != nil {
-			h.storeError(w, err)
-			return
-		}
-	}
-	h.o.OwnersChanged(r.Context())
-	writeJSON(w, 200, map[string]any{"deleted_users": req.UserIDs, "deleted_keys": len(keys)})
+	deleteOwners(h, w, r, req.UserIDs, ownerKind[identity.User]{field: "user_ids", noun: "user", result: "deleted_users",
+		get: h.repo.GetUsers, del: h.repo.DeleteUser, unlink: h.leaveTeams,
+		id: func(u *identity.User) string { return u.UserID }, ownerOf: func(k *identity.Key) string { return k.UserID }})
 }
 
 func (h *handlers) leaveTeams(ctx context.Context, u *identity.User) error {
@@ -264,6 +231,57 @@ func (h *handlers) leaveTeams(ctx context.Context, u *identity.User) error {
 		}
 	}
 	return nil
+}
+
+// ownerKind is what /user/delete and /team/delete do differently.
+type ownerKind[T any] struct {
+	field, noun, result string // "user_ids", "user", "deleted_users"
+	get                 func(ctx context.Context, ids []string) ([]*T, error)
+	del                 func(ctx context.Context, id string) error
+	unlink              func(ctx context.Context, owner *T) error // the other side's references to it
+	id                  func(*T) string
+	ownerOf             func(*identity.Key) string // the key's owner of this kind
+}
+
+// deleteOwners deletes the users or teams ids (all of them exist, or
+// nothing is deleted), their keys, and the references to them.
+func deleteOwners[T any](h *handlers, w http.ResponseWriter, r *http.Request, ids []string, kind ownerKind[T]) {
+	if len(ids) == 0 {
+		badRequest(w, kind.field+": required")
+		return
+	}
+	owners, err := kind.get(r.Context(), ids)
+	if err != nil {
+		h.storeError(w, err)
+		return
+	}
+	for i, o := range owners {
+		if o == nil {
+			writeJSON(w, 404, errorBody("not_found_error", fmt.Sprintf("%s[%d]: %s %s not found", kind.field, i, kind.noun, ids[i])))
+			return
+		}
+	}
+	keys, err := h.keysWhere(r.Context(), func(k *identity.Key) bool { return slices.Contains(ids, kind.ownerOf(k)) })
+	if err != nil {
+		h.storeError(w, err)
+		return
+	}
+	if err := h.deleteKeys(r.Context(), keys); err != nil {
+		h.storeError(w, err)
+		return
+	}
+	for _, o := range owners {
+		if err := kind.unlink(r.Context(), o); err != nil {
+			h.storeError(w, err)
+			return
+		}
+		if err := kind.del(r.Context(), kind.id(o)); err != nil {
+			h.storeError(w, err)
+			return
+		}
+	}
+	h.o.OwnersChanged(r.Context())
+	writeJSON(w, 200, map[string]any{kind.result: ids, "deleted_keys": len(keys)})
 }
 
 // keysWhere lists the live keys matching keep.

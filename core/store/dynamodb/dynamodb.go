@@ -6,6 +6,7 @@
 //	spend record      s#<call id>   s           t#<0..7>       rec (the record, JSON), mg, rm, kh, ttl?
 //	  by model        s#<call id>   m#<model>   m#<model>      the same, once per model group / requested model
 //	  by key          s#<call id>   a           a#<key hash>   the same
+//	set member        x#<set>       m<member>   -              - (sets.go: identity's listings)
 //
 // One global secondary index, gsi1 (gsi1pk, gsi1sk; projection ALL), is
 // overloaded to serve /spend/logs without scans: every spend item has

@@ -1,7 +1,7 @@
 // Package firestore is the shared state store on Google Cloud Firestore
 // (native mode), for gateways on Cloud Run (many instances at once).
 //
-// Two collections, named from a prefix (default "gateway"):
+// Three collections, named from a prefix (default "gateway"):
 //
 //	<prefix>_state  one document per counter or entry: n (count), v (value, bytes),
 //	                exp (expiry, Unix ms), expireAt (timestamp, the TTL field)
@@ -9,6 +9,8 @@
 //	                sk (spend.SortKey), models (group and requested model),
 //	                api_key (key hash), user_id, team_id (the virtual key's owners),
 //	                expireAt when a retention is set
+//	<prefix>_sets   one document per set, whose subcollection m holds its
+//	                members (sets.go: identity's key, user and team listings)
 //
 // Incr is one Commit with field transforms (increment n, minimum exp),
 // whose transform results return the new count in the same round trip. A

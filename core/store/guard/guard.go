@@ -42,8 +42,8 @@ type Options struct {
 // Observer hears how each store operation went, for metrics. Its calls
 // are on the request path: it must return at once.
 type Observer interface {
-	// StoreOp reports one operation: op is "incr", "counts", "put" or
-	// "get"; outcome is "ok", "error" (including timeouts) or "skipped"
+	// StoreOp reports one operation: op is "incr", "counts", "put", "get",
+	// "set_add", "set_remove" or "set_range"; outcome is "ok", "error" (including timeouts) or "skipped"
 	// (not attempted while paused after a run of failures).
 	StoreOp(backend, op, outcome string, elapsed time.Duration)
 }

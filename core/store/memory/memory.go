@@ -10,11 +10,13 @@ import (
 	"github.com/claude-gateway/claude-gateway/core/router"
 )
 
-// Store implements router.Store in memory. The zero value is not usable; use New.
+// Store implements router.Store in memory, and the sets identity lists
+// keys, users and teams with (sets.go). The zero value is not usable; use New.
 type Store struct {
 	mu      sync.Mutex
 	now     func() time.Time
 	entries map[string]entry
+	sets    map[string][]string // set -> members, sorted (sets.go)
 	sweep   time.Time
 	// version counts changes, so a persisting owner (core/store/embedded)
 	// writes a snapshot only when something changed.

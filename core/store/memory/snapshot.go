@@ -40,6 +40,7 @@ func (s *Store) Restore(items []Item) {
 	for _, it := range items {
 		if now.Before(it.Expires) {
 			s.entries[it.Key] = entry{n: it.N, value: it.Value, expires: it.Expires}
+			s.restoreMember(it.Key)
 		}
 	}
 }

@@ -48,6 +48,9 @@ func Run(t *testing.T, open Factory) {
 		{"IdentityOwners", testIdentityOwners},
 		{"IdentityExpiry", testIdentityExpiry},
 		{"IdentityPaging", testIdentityPaging},
+		{"IdentityConcurrentGenerate", testIdentityConcurrentGenerate},
+		{"IdentityLegacyIndex", testIdentityLegacyIndex},
+		{"Sets", testSets},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
