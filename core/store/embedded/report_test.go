@@ -229,6 +229,6 @@ func appendFrameV1(dst []byte, r spend.Record, start int64) []byte {
 	dst = append(dst, payload...)
 	at := len(dst) - len(payload) - frameHead
 	binary.BigEndian.PutUint32(dst[at:], uint32(len(payload)))
-	binary.BigEndian.PutUint32(dst[at+4:], crc32.Checksum(payload, crcTable))
+	binary.BigEndian.PutUint32(dst[at+4:], crc32.Checksum(payload, crcTable()))
 	return dst
 }
