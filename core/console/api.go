@@ -135,8 +135,8 @@ type totals struct {
 	P99      *float64 `json:"ttft_p99_ms"`
 }
 
-func quantilePtr(h *ttftHist, q float64) *float64 {
-	if v := h.quantile(q); v >= 0 {
+func quantilePtr(h *spend.TTFTHistogram, q float64) *float64 {
+	if v := h.Quantile(q); v >= 0 {
 		return &v
 	}
 	return nil
@@ -161,7 +161,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := series{Range: name, Step: int64(rg.step / time.Second), Refresh: now.Format(time.RFC3339)}
-	var all ttftHist
+	var all spend.TTFTHistogram
 	for i, b := range bs {
 		out.T = append(out.T, from.Add(time.Duration(i)*rg.step).Unix())
 		out.Reqs = append(out.Reqs, b.Row.Requests)
@@ -174,7 +174,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 		out.Totals.Errors += b.Row.FailedRequests
 		out.Totals.Spend += b.Row.Cost
 		out.Totals.Tokens += b.Row.TotalTokens
-		all.merge(&b.TTFT)
+		all.Merge(&b.TTFT)
 	}
 	out.Totals.P50, out.Totals.P99 = quantilePtr(&all, 0.5), quantilePtr(&all, 0.99)
 	writeJSON(w, http.StatusOK, out)
@@ -183,10 +183,11 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 // maxReportDays bounds a spend report's date range.
 const maxReportDays = 400
 
-// reportFor reads group_by, start_date and end_date (YYYY-MM-DD, both
-// inclusive; default the last 7 days) and totals them: by the store's own
-// report query when it has one and the session is an admin's, else from
-// day buckets (cached once settled).
+// reportFor reads group_by, start_date and end_date (YYYY-MM-DD, UTC days,
+// both inclusive: [start 00:00, end+1 00:00); default the last 7 days) and
+// totals them: by the store's own report query when it has one (limited to
+// the session's key for key sessions), else from day buckets (cached once
+// settled).
 func (c *Console) reportFor(r *http.Request) (spend.Report, int, error) {
 	v := r.URL.Query()
 	by := v.Get("group_by")
@@ -215,8 +216,10 @@ func (c *Console) reportFor(r *http.Request) (spend.Report, int, error) {
 		return spend.Report{}, 400, fmt.Errorf("start_date..end_date: want 1 to %d days, start not after end", maxReportDays)
 	}
 	ru, own := c.scope(r.Context())
-	if _, ok := c.o.Spend.(spend.Reporter); ok && own == "" {
-		rep, err := spend.Summarize(r.Context(), c.o.Spend, spend.ReportQuery{Start: start, End: end.AddDate(0, 0, 1), GroupBy: by})
+	// The store's own totals serve admin and key sessions; an IdP user's
+	// own view (the people rollup) reads their records.
+	if _, ok := c.o.Spend.(spend.Reporter); ok && ru == c.rollup {
+		rep, err := spend.Summarize(r.Context(), c.o.Spend, spend.ReportQuery{Start: start, End: end.AddDate(0, 0, 1), GroupBy: by, KeyHash: own})
 		return rep, 503, err
 	}
 	bs, err := ru.buckets(r.Context(), own, start, 24*time.Hour, days)
@@ -350,7 +353,7 @@ func (c *Console) deploymentsView(ctx context.Context) (map[string]any, error) {
 		}
 		d := &out[i]
 		d.RecentRequests++
-		if failed(rec) {
+		if spend.Failed(rec.Status) {
 			d.RecentFailures++
 			if len(d.RecentErrors) < maxRecentErrors {
 				d.RecentErrors = append(d.RecentErrors, recentError{rec.StartTime, rec.Status, rec.ErrorType, rec.CallID})

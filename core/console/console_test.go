@@ -561,25 +561,6 @@ func TestNoMasterKeyNoConsole(t *testing.T) {
 
 func memoryStore() spend.Store { return memory.NewSpendStore() }
 
-func TestTTFTQuantile(t *testing.T) {
-	var h ttftHist
-	if h.quantile(0.5) != -1 {
-		t.Error("empty histogram has a median")
-	}
-	for i := int64(1); i <= 1000; i++ {
-		h.add(i)
-	}
-	h.add(1 << 20) // beyond the last bin: counted there
-	for _, tc := range []struct{ q, want float64 }{{0.5, 500}, {0.99, 990}, {0.01, 10}} {
-		if got := h.quantile(tc.q); got < tc.want*0.91 || got > tc.want*1.09 {
-			t.Errorf("q%v = %v, want ~%v", tc.q, got, tc.want)
-		}
-	}
-	if got := h.quantile(1); got < 60000 {
-		t.Errorf("max = %v, want the overflow bin", got)
-	}
-}
-
 // Admin routes the console was given, such as LiteLLM's /team/* that
 // another package serves, are reachable under /ui/api/admin for admin
 // sessions only, with the CSRF rule on writes.

@@ -3,7 +3,6 @@ package console
 import (
 	"context"
 	"errors"
-	"math"
 	goruntime "runtime"
 	"sort"
 	"sync"
@@ -21,73 +20,30 @@ var dimensions = []string{
 // bucket totals the spend records that started in one time step.
 type bucket struct {
 	Row  spend.ReportRow
-	TTFT ttftHist
+	TTFT spend.TTFTHistogram
 	// Groups holds, for day buckets only, the report rows of each dimension.
 	Groups map[string][]spend.ReportRow
 }
-
-// failed is spend.ReportRow's rule: an error status, or none at all.
-func failed(r spend.Record) bool { return r.Status >= 400 || r.Status == 0 }
 
 func (b *bucket) add(r spend.Record) {
 	row := spend.ReportRow{Requests: 1, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens,
 		CacheCreationInputTokens: r.CacheCreationInputTokens, CacheReadInputTokens: r.CacheReadInputTokens, Cost: r.Cost}
 	row.TotalTokens = r.InputTokens + r.OutputTokens + r.CacheCreationInputTokens + r.CacheReadInputTokens
-	if failed(r) {
+	if spend.Failed(r.Status) {
 		row.FailedRequests = 1
 	}
-	addRow(&b.Row, row)
+	b.Row.Merge(row)
 	if r.TTFTMillis > 0 {
-		b.TTFT.add(r.TTFTMillis)
+		b.TTFT.Add(r.TTFTMillis)
 	}
 }
 
-// ttftHist is a log-scale histogram of time to first token: eight bins per
-// doubling (each bin about 9% wide) from 1 ms to 65 s, so percentiles over
-// any number of buckets cost constant memory and merge by addition.
-type ttftHist [ttftBins]uint32
-
-const (
-	ttftPerDoubling = 8
-	ttftBins        = 16*ttftPerDoubling + 1
-)
-
-func (h *ttftHist) add(ms int64) {
-	i := int(math.Log2(float64(ms)) * ttftPerDoubling)
-	h[min(max(i, 0), ttftBins-1)]++
-}
-
-func (h *ttftHist) merge(o *ttftHist) {
-	for i := range h {
-		h[i] += o[i]
-	}
-}
-
-// quantile returns the q-quantile in milliseconds (the geometric middle of
-// its bin), or -1 when the histogram is empty.
-func (h *ttftHist) quantile(q float64) float64 {
-	var n uint64
-	for _, c := range h {
-		n += uint64(c)
-	}
-	if n == 0 {
-		return -1
-	}
-	rank := uint64(math.Ceil(q * float64(n)))
-	var seen uint64
-	for i, c := range h {
-		seen += uint64(c)
-		if seen >= max(rank, 1) {
-			return math.Round(math.Exp2((float64(i)+0.5)/ttftPerDoubling)*10) / 10
-		}
-	}
-	return -1
-}
-
-// rollup answers time-bucketed questions about spend records by paging
-// through the store once per missing range, and remembers buckets that can
-// no longer change (ended more than rollupGrace ago), so a 30-day view with
-// a million records is read once per instance, then served from memory.
+// rollup answers time-bucketed questions about spend records. A store that
+// keeps its own totals (spend.SeriesReporter, as the embedded store does)
+// answers them directly: no cache, nothing read at first paint. For any
+// other store it pages through the records once per missing range and
+// remembers buckets that can no longer change (ended more than rollupGrace
+// ago), so a 30-day view is read once per instance, then served from memory.
 type rollup struct {
 	store spend.Store
 	now   func() time.Time
@@ -120,8 +76,20 @@ func newRollup(s spend.Store, now func() time.Time) *rollup {
 const daySlice = 15 * time.Minute
 
 // buckets returns n consecutive buckets of step from `from`, for one key's
-// records only when keyHash is set. Day steps also fill Groups.
+// records only when keyHash is set. Day steps also fill Groups, except from
+// a SeriesReporter (reports then come from the store's spend.Reporter).
 func (ru *rollup) buckets(ctx context.Context, keyHash string, from time.Time, step time.Duration, n int) ([]*bucket, error) {
+	if sr, ok := ru.store.(spend.SeriesReporter); ok {
+		bs, err := sr.SpendSeries(ctx, spend.SeriesQuery{Start: from, Step: step, N: n, KeyHash: keyHash})
+		if err != nil {
+			return nil, err
+		}
+		out := make([]*bucket, len(bs))
+		for i := range bs {
+			out[i] = &bucket{Row: bs[i].Row, TTFT: bs[i].TTFT}
+		}
+		return out, nil
+	}
 	return ru.get(ctx, bucketID{keyHash: keyHash, step: step, groups: step >= 24*time.Hour}, from, n)
 }
 
@@ -169,8 +137,8 @@ func (ru *rollup) compose(ctx context.Context, id bucketID, start time.Time) (*b
 	b := &bucket{}
 	groups := map[string]map[string]*spend.ReportRow{}
 	for _, p := range parts {
-		addRow(&b.Row, p.Row)
-		b.TTFT.merge(&p.TTFT)
+		b.Row.Merge(p.Row)
+		b.TTFT.Merge(&p.TTFT)
 		for d, rows := range p.Groups {
 			if groups[d] == nil {
 				groups[d] = map[string]*spend.ReportRow{}
@@ -179,7 +147,7 @@ func (ru *rollup) compose(ctx context.Context, id bucketID, start time.Time) (*b
 				if groups[d][r.Group] == nil {
 					groups[d][r.Group] = &spend.ReportRow{Group: r.Group}
 				}
-				addRow(groups[d][r.Group], r)
+				groups[d][r.Group].Merge(r)
 			}
 		}
 	}
@@ -303,17 +271,17 @@ func report(days []*bucket, first time.Time, by string) spend.Report {
 		if by == spend.GroupByDay {
 			if b.Row.Requests > 0 {
 				rows[day] = &spend.ReportRow{Group: day}
-				addRow(rows[day], b.Row)
+				rows[day].Merge(b.Row)
 			}
 		} else {
 			for _, r := range b.Groups[by] {
 				if rows[r.Group] == nil {
 					rows[r.Group] = &spend.ReportRow{Group: r.Group}
 				}
-				addRow(rows[r.Group], r)
+				rows[r.Group].Merge(r)
 			}
 		}
-		addRow(&total, b.Row)
+		total.Merge(b.Row)
 	}
 	total.Group = "total"
 	out := spend.Report{GroupBy: by, Rows: make([]spend.ReportRow, 0, len(rows)), Total: total}
@@ -322,15 +290,4 @@ func report(days []*bucket, first time.Time, by string) spend.Report {
 	}
 	sort.Slice(out.Rows, func(i, j int) bool { return out.Rows[i].Group < out.Rows[j].Group })
 	return out
-}
-
-func addRow(dst *spend.ReportRow, r spend.ReportRow) {
-	dst.Requests += r.Requests
-	dst.FailedRequests += r.FailedRequests
-	dst.InputTokens += r.InputTokens
-	dst.OutputTokens += r.OutputTokens
-	dst.CacheCreationInputTokens += r.CacheCreationInputTokens
-	dst.CacheReadInputTokens += r.CacheReadInputTokens
-	dst.TotalTokens += r.TotalTokens
-	dst.Cost += r.Cost
 }

@@ -40,9 +40,13 @@ type ReportRow struct {
 	Cost                     float64 `json:"spend"`
 }
 
+// Failed is the rule FailedRequests counts by: an error status, or none at
+// all (the call never got an answer).
+func Failed(status int) bool { return status >= 400 || status == 0 }
+
 func (row *ReportRow) add(r Record) {
 	row.Requests++
-	if r.Status >= 400 || r.Status == 0 {
+	if Failed(r.Status) {
 		row.FailedRequests++
 	}
 	row.InputTokens += r.InputTokens
@@ -51,6 +55,18 @@ func (row *ReportRow) add(r Record) {
 	row.CacheReadInputTokens += r.CacheReadInputTokens
 	row.TotalTokens += r.InputTokens + r.OutputTokens + r.CacheCreationInputTokens + r.CacheReadInputTokens
 	row.Cost += r.Cost
+}
+
+// Merge adds o's totals to row (its Group is left as it is).
+func (row *ReportRow) Merge(o ReportRow) {
+	row.Requests += o.Requests
+	row.FailedRequests += o.FailedRequests
+	row.InputTokens += o.InputTokens
+	row.OutputTokens += o.OutputTokens
+	row.CacheCreationInputTokens += o.CacheCreationInputTokens
+	row.CacheReadInputTokens += o.CacheReadInputTokens
+	row.TotalTokens += o.TotalTokens
+	row.Cost += o.Cost
 }
 
 // Report is the answer of /spend/report.
@@ -64,12 +80,18 @@ type Report struct {
 
 // ReportQuery selects what a report covers.
 type ReportQuery struct {
+	// Start and End bound StartTime as in Query: Start <= t < End; a zero
+	// bound does not limit.
 	Start, End time.Time
 	GroupBy    string
+	// KeyHash limits the report to one client key's records (Record.KeyHash).
+	KeyHash string
 }
 
 // Reporter is implemented by stores that can total spend themselves
 // (cheaper than handing every record over); Summarize uses it when present.
+// Its answer must equal ScanReport's for the same records (costs up to the
+// order floating-point sums are taken in).
 type Reporter interface {
 	ReportSpend(ctx context.Context, q ReportQuery) (Report, error)
 }
@@ -87,21 +109,21 @@ func Summarize(ctx context.Context, s Store, q ReportQuery) (Report, error) {
 	if rep, ok := s.(Reporter); ok {
 		return rep.ReportSpend(ctx, q)
 	}
-	acc := NewAccumulator(q)
-	cursor := ""
-	for {
-		page, err := s.QuerySpend(ctx, Query{Start: q.Start, End: q.End, Limit: reportPage, Cursor: cursor})
-		if err != nil {
-			return Report{}, err
-		}
-		for _, r := range page.Records {
-			acc.Add(r)
-		}
-		if page.NextCursor == "" {
-			return acc.Report(), nil
-		}
-		cursor = page.NextCursor
+	return ScanReport(ctx, s, q)
+}
+
+// ScanReport totals q's records by paging through the store's time index (or
+// key index, with KeyHash): the reference answer every Reporter must give,
+// and the way for stores without one.
+func ScanReport(ctx context.Context, s Store, q ReportQuery) (Report, error) {
+	if !ValidGroupBy(q.GroupBy) {
+		return Report{}, fmt.Errorf("spend: unknown group_by %q (want model_group, deployment, provider, day, api_key, user or team)", q.GroupBy)
 	}
+	acc := NewAccumulator(q)
+	if err := scan(ctx, s, Query{Start: q.Start, End: q.End, KeyHash: q.KeyHash}, acc.Add); err != nil {
+		return Report{}, err
+	}
+	return acc.Report(), nil
 }
 
 // Accumulator totals records into report rows.
@@ -126,6 +148,18 @@ func (a *Accumulator) Add(r Record) {
 	}
 	row.add(r)
 	a.tot.add(r)
+}
+
+// AddRow counts a row already totalled (of records in group), as a store
+// that keeps totals hands them over.
+func (a *Accumulator) AddRow(group string, r ReportRow) {
+	row := a.rows[group]
+	if row == nil {
+		row = &ReportRow{Group: group}
+		a.rows[group] = row
+	}
+	row.Merge(r)
+	a.tot.Merge(r)
 }
 
 // Report returns the rows sorted by group (days ascending, names A-Z).

@@ -13,7 +13,10 @@
 // fsynced; concurrent calls share one write and one fsync (group commit), so
 // a batch costs one sequential write and one fsync whatever its size, with no
 // index pages to update. An in-memory index (index.go), rebuilt by reading
-// the log at Open, answers /spend/logs without scanning. A crash mid-write
+// the log at Open, answers /spend/logs without scanning; in-memory totals
+// (totals.go), updated with the index and rebuilt with it, answer spend
+// reports and charts (spend.Reporter, spend.SeriesReporter) without reading
+// records. A crash mid-write
 // leaves at most a cut frame at the end of the newest segment, which Open
 // truncates; every acknowledged record is there after a restart.
 //
@@ -64,8 +67,9 @@ type Store struct {
 	log  *slog.Logger
 	lock *os.File
 
-	mu   sync.RWMutex // guards idx and segs
+	mu   sync.RWMutex // guards idx, tot and segs
 	idx  index
+	tot  totals
 	segs []*segment // oldest first; the last one is appended to
 	// truncated is how many bytes of a cut last frame Open removed.
 	truncated int64
@@ -85,15 +89,18 @@ type Store struct {
 
 // commit is one PutSpend's records, encoded, waiting for the group write.
 type commit struct {
-	frames []byte
-	recs   []rec // off relative to frames until written
-	terms  [][][]byte
-	done   chan error
+	frames  []byte
+	recs    []rec // off relative to frames until written
+	terms   [][][]byte
+	reports [][]byte // each record's report fields (facts.go)
+	done    chan error
 }
 
 var (
-	_ router.Store = (*Store)(nil)
-	_ spend.Store  = (*Store)(nil)
+	_ router.Store         = (*Store)(nil)
+	_ spend.Store          = (*Store)(nil)
+	_ spend.Reporter       = (*Store)(nil)
+	_ spend.SeriesReporter = (*Store)(nil)
 )
 
 // Open opens (creating if needed) the state directory at path.
@@ -122,7 +129,7 @@ func Open(path string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded store: %s is in use by another process (one directory per gateway process; use dynamodb, firestore or redis to share state): %w", path, err)
 	}
-	s := &Store{Store: memory.New(o.Now), dir: path, o: o, log: o.Logger, lock: lock, idx: newIndex(),
+	s := &Store{Store: memory.New(o.Now), dir: path, o: o, log: o.Logger, lock: lock, idx: newIndex(), tot: newTotals(),
 		inflight: map[string]struct{}{}, stop: make(chan struct{}), done: make(chan struct{})}
 	if err := s.load(); err != nil {
 		s.closeFiles()
@@ -156,8 +163,8 @@ func (s *Store) load() error {
 		s.segs = append(s.segs, seg)
 		valid, err := scanSegment(seg.f, func(r scanned) {
 			seg.maxStart = max(seg.maxStart, r.start)
-			if r.start >= cutoff {
-				s.idx.add(rec{start: r.start, id: r.id, seg: num, off: r.off, size: r.size}, r.terms)
+			if r.start >= cutoff && s.idx.add(rec{start: r.start, id: r.id, seg: num, off: r.off, size: r.size}, r.terms) {
+				s.count(r)
 			}
 		})
 		switch {
@@ -296,6 +303,7 @@ func (s *Store) PutSpend(_ context.Context, recs []spend.Record) error {
 		h, _, _ := decodeHead(payload)
 		c.recs = append(c.recs, rec{start: start, id: r.CallID, off: uint32(at + frameHead), size: uint32(len(payload))})
 		c.terms = append(c.terms, h.terms)
+		c.reports = append(c.reports, h.report)
 	}
 	s.mu.RUnlock()
 	if len(c.recs) == 0 {
@@ -377,7 +385,10 @@ func (s *Store) write(group []*commit) error {
 		for i, r := range c.recs {
 			r.seg, r.off = seg.num, off+r.off
 			seg.maxStart = max(seg.maxStart, r.start)
-			s.idx.add(r, c.terms[i])
+			if s.idx.add(r, c.terms[i]) {
+				f := parseReport(c.terms[i], c.reports[i])
+				s.tot.add(r.start, &f)
+			}
 		}
 		off += uint32(len(c.frames))
 	}
@@ -466,22 +477,9 @@ func (s *Store) QuerySpend(_ context.Context, q spend.Query) (spend.Page, error)
 
 // read loads one record from its segment. Caller holds mu (read).
 func (s *Store) read(r *rec, buf *[]byte) (spend.Record, error) {
-	var seg *segment
-	for i := len(s.segs) - 1; i >= 0; i-- {
-		if s.segs[i].num == r.seg {
-			seg = s.segs[i]
-			break
-		}
-	}
-	if seg == nil {
-		return spend.Record{}, fmt.Errorf("embedded store: record %s: segment %d is gone", r.id, r.seg)
-	}
-	if cap(*buf) < int(r.size) {
-		*buf = make([]byte, r.size)
-	}
-	p := (*buf)[:r.size]
-	if _, err := seg.f.ReadAt(p, int64(r.off)); err != nil {
-		return spend.Record{}, fmt.Errorf("embedded store: record %s: %w", r.id, err)
+	p, err := s.payload(r, buf)
+	if err != nil {
+		return spend.Record{}, err
 	}
 	_, js, ok := decodeHead(p)
 	var out spend.Record
@@ -494,12 +492,37 @@ func (s *Store) read(r *rec, buf *[]byte) (spend.Record, error) {
 	return out, nil
 }
 
+// payload reads one record's payload into buf. Caller holds mu.
+func (s *Store) payload(r *rec, buf *[]byte) ([]byte, error) {
+	var seg *segment
+	for i := len(s.segs) - 1; i >= 0; i-- {
+		if s.segs[i].num == r.seg {
+			seg = s.segs[i]
+			break
+		}
+	}
+	if seg == nil {
+		return nil, fmt.Errorf("embedded store: record %s: segment %d is gone", r.id, r.seg)
+	}
+	if cap(*buf) < int(r.size) {
+		*buf = make([]byte, r.size)
+	}
+	p := (*buf)[:r.size]
+	if _, err := seg.f.ReadAt(p, int64(r.off)); err != nil {
+		return nil, fmt.Errorf("embedded store: record %s: %w", r.id, err)
+	}
+	return p, nil
+}
+
 // prune forgets spend records that started before cutoff and deletes the
 // sealed segments holding nothing newer.
 func (s *Store) prune(cutoff time.Time) (int, error) {
 	c := cutoff.UnixNano()
 	s.mu.Lock()
 	n := s.idx.dropBefore(c)
+	if err := s.recount(c, s.tot.dropBefore(c)); err != nil {
+		s.log.Error("embedded store: recounting spend totals after pruning failed; reports may count pruned records until a restart", "err", err)
+	}
 	var gone []*segment
 	keep := s.segs[:0:0]
 	for i, seg := range s.segs {

@@ -70,10 +70,11 @@ func newIndex() index {
 func (x *index) has(id string) bool { _, ok := x.ids[id]; return ok }
 
 // add indexes r under its terms; a call id already indexed is ignored
-// (the first copy in the log wins, as PutSpend leaves a stored record as it is).
-func (x *index) add(r rec, terms [][]byte) {
+// (the first copy in the log wins, as PutSpend leaves a stored record as it
+// is) and add returns false.
+func (x *index) add(r rec, terms [][]byte) bool {
 	if _, dup := x.ids[r.id]; dup {
-		return
+		return false
 	}
 	i := int32(len(x.recs))
 	x.recs = append(x.recs, r)
@@ -87,6 +88,7 @@ func (x *index) add(r rec, terms [][]byte) {
 		}
 		x.post[string(t)] = x.insert(l, i)
 	}
+	return true
 }
 
 // insert puts i into l in sort-key order. Records arrive nearly in order,

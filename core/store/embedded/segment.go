@@ -22,11 +22,16 @@ import (
 //
 //	[payload length u32][CRC-32C of payload u32][payload]
 //
-// and a payload is a record's index fields, then the record as JSON:
+// and a payload is a record's index fields, its report fields, then the
+// record as JSON:
 //
-//	[version u8][StartTime unix nanos i64][len][call id][term count u8]{[len][term]}[JSON]
+//	[version u8][StartTime unix nanos i64][len][call id][term count u8]{[len][term]}[report][JSON]
 //
-// (lengths are uvarints; a term is a kind byte and a value, see terms). Only
+// (lengths are uvarints; a term is a kind byte and a value, see terms; the
+// report fields, see appendReport, are what the totals of totals.go count,
+// so Open rebuilds them without decoding any JSON). Version 1 payloads,
+// written before the report fields existed, have none: Open reads their
+// JSON instead. Only
 // the newest segment is appended to; every commit is fsynced before it is
 // acknowledged, so a crash can only cut the newest segment's last frames,
 // which Open finds by their length or CRC and truncates.
@@ -35,7 +40,8 @@ const (
 	segPrefix  = "spend-"
 	segSuffix  = ".log"
 	frameHead  = 8
-	payloadV1  = 1
+	payloadV1  = 1 // no report fields
+	payloadV2  = 2
 	maxPayload = 16 << 20 // a record is a few hundred bytes; more is a cut or corrupt frame
 )
 
@@ -106,6 +112,9 @@ type scanned struct {
 	off   uint32 // of the payload
 	size  uint32
 	terms [][]byte // aliases the read buffer: copy to keep
+	// report is the payload's report fields (v2), json the record (v1
+	// payloads, which have no report fields); both alias the read buffer.
+	report, json []byte
 }
 
 // errCut is a frame cut short or failing its CRC.
@@ -146,9 +155,12 @@ func scanSegment(f *os.File, fn func(scanned)) (valid int64, err error) {
 		if crc32.Checksum(payload, crcTable()) != binary.BigEndian.Uint32(head[4:]) {
 			return off, errCut
 		}
-		rec, _, ok := decodeHead(payload)
+		rec, rest, ok := decodeHead(payload)
 		if !ok {
 			return off, errCut
+		}
+		if rec.report == nil {
+			rec.json = rest
 		}
 		rec.off, rec.size = uint32(off+frameHead), n
 		fn(rec)
@@ -163,8 +175,10 @@ func terms(r spend.Record) []string {
 	for _, m := range spend.ModelNames(r) {
 		out = append(out, "m"+m)
 	}
+	// The key hash as the record's JSON reads it back, which QuerySpend
+	// matches the query's against.
 	if r.KeyHash != "" {
-		out = append(out, "k"+r.KeyHash)
+		out = append(out, "k"+jsonForm(r.KeyHash))
 	}
 	// Queries carry user and team ids as spend.Query.Normalize leaves them.
 	for _, t := range []struct {
@@ -182,7 +196,7 @@ func terms(r spend.Record) []string {
 func appendFrame(dst []byte, r spend.Record, start int64) []byte {
 	at := len(dst)
 	dst = append(dst, make([]byte, frameHead)...)
-	dst = append(dst, payloadV1)
+	dst = append(dst, payloadV2)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(start))
 	dst = binary.AppendUvarint(dst, uint64(len(r.CallID)))
 	dst = append(dst, r.CallID...)
@@ -192,6 +206,7 @@ func appendFrame(dst []byte, r spend.Record, start int64) []byte {
 		dst = binary.AppendUvarint(dst, uint64(len(t)))
 		dst = append(dst, t...)
 	}
+	dst = appendReport(dst, r)
 	dst = spend.AppendJSON(dst, r)
 	payload := dst[at+frameHead:]
 	binary.BigEndian.PutUint32(dst[at:], uint32(len(payload)))
@@ -199,11 +214,13 @@ func appendFrame(dst []byte, r spend.Record, start int64) []byte {
 	return dst
 }
 
-// decodeHead reads a payload's index fields; rest is the record's JSON.
+// decodeHead reads a payload's index fields and, in a v2 payload, finds its
+// report fields; rest is the record's JSON.
 func decodeHead(p []byte) (s scanned, rest []byte, ok bool) {
-	if len(p) < 9 || p[0] != payloadV1 {
+	if len(p) < 9 || (p[0] != payloadV1 && p[0] != payloadV2) {
 		return s, nil, false
 	}
+	v2 := p[0] == payloadV2
 	s.start = int64(binary.BigEndian.Uint64(p[1:9]))
 	p = p[9:]
 	id, p, ok := uvarintBytes(p)
@@ -219,6 +236,13 @@ func decodeHead(p []byte) (s scanned, rest []byte, ok bool) {
 			return s, nil, false
 		}
 		s.terms = append(s.terms, t)
+	}
+	if v2 {
+		n := reportLen(p)
+		if n <= 0 {
+			return s, nil, false
+		}
+		s.report, p = p[:n:n], p[n:]
 	}
 	return s, p, true
 }

@@ -42,6 +42,7 @@ func Run(t *testing.T, open Factory) {
 		{"SpendPaging", testSpendPaging},
 		{"SpendFilters", testSpendFilters},
 		{"SpendReport", testSpendReport},
+		{"SpendSeries", testSpendSeries},
 		{"SpendBadCursor", testSpendBadCursor},
 		{"IdentityKeys", testIdentityKeys},
 		{"IdentityBudgetRace", testIdentityBudgetRace},
@@ -509,26 +510,86 @@ func testSpendReport(t *testing.T, _ router.Store, sp spend.Store) {
 	all := records(40)
 	putAll(t, sp, all, 40)
 	start, end := base.AddDate(0, 0, 1), base.AddDate(0, 0, 3)
+	k1 := spend.HashKey("sk-key-1")
+	ranges := []spend.ReportQuery{
+		{Start: start, End: end},
+		{Start: start, End: end, KeyHash: k1},
+		{Start: all[5].StartTime, End: all[30].StartTime},                      // not on any step boundary: [5, 30)
+		{Start: all[5].StartTime.Add(-time.Nanosecond), End: all[6].StartTime}, // one record
+		{Start: start},
+		{End: end, KeyHash: k1},
+		{},
+	}
 	for _, by := range []string{spend.GroupByModelGroup, spend.GroupByDeployment, spend.GroupByProvider, spend.GroupByDay, spend.GroupByAPIKey, spend.GroupByUser, spend.GroupByTeam} {
-		q := spend.ReportQuery{Start: start, End: end, GroupBy: by}
-		got, err := spend.Summarize(ctx, sp, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		acc := spend.NewAccumulator(q)
-		for _, r := range expect(all, spend.Query{Start: start, End: end}) {
-			acc.Add(r)
-		}
-		want := acc.Report()
-		if g, w := reportJSON(got), reportJSON(want); g != w {
-			t.Fatalf("report by %s\n got %s\nwant %s", by, g, w)
-		}
-		if len(got.Rows) == 0 || got.Total.Requests == 0 {
-			t.Fatalf("report by %s is empty", by)
+		for _, q := range ranges {
+			q.GroupBy = by
+			got, err := spend.Summarize(ctx, sp, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			acc := spend.NewAccumulator(q)
+			for _, r := range expect(all, spend.Query{Start: q.Start, End: q.End, KeyHash: q.KeyHash}) {
+				acc.Add(r)
+			}
+			want := acc.Report()
+			if g, w := reportJSON(got), reportJSON(want); g != w {
+				t.Fatalf("report %+v\n got %s\nwant %s", q, g, w)
+			}
+			if len(got.Rows) == 0 || got.Total.Requests == 0 {
+				t.Fatalf("report %+v is empty", q)
+			}
 		}
 	}
 	if _, err := spend.Summarize(ctx, sp, spend.ReportQuery{GroupBy: "color"}); err == nil {
 		t.Fatal("unknown group_by accepted")
+	}
+}
+
+// testSpendSeries: time-bucketed totals (the console's charts) equal the
+// records' own, whether the store keeps totals (spend.SeriesReporter) or
+// spend.Series reads the records: whole quarter hours, hours and days,
+// minutes, steps on no boundary, one key's records.
+func testSpendSeries(t *testing.T, _ router.Store, sp spend.Store) {
+	ctx := ctxT(t)
+	all := records(40)
+	putAll(t, sp, all, 40)
+	k0 := spend.HashKey("sk-key-0")
+	mid := all[20].StartTime.Truncate(time.Minute)
+	for _, q := range []spend.SeriesQuery{
+		{Start: base, Step: 15 * time.Minute, N: 96},
+		{Start: base, Step: 15 * time.Minute, N: 96, KeyHash: k0},
+		{Start: base.Add(-time.Hour), Step: time.Hour, N: 72},
+		{Start: base.Truncate(24 * time.Hour), Step: 24 * time.Hour, N: 4},
+		{Start: base.Truncate(24 * time.Hour), Step: 24 * time.Hour, N: 4, KeyHash: k0},
+		{Start: mid.Add(-30 * time.Minute), Step: time.Minute, N: 60},
+		{Start: mid.Add(-30 * time.Minute), Step: time.Minute, N: 60, KeyHash: k0},
+		{Start: all[3].StartTime, Step: 7*time.Minute + time.Second, N: 500},
+	} {
+		got, err := spend.Series(ctx, sp, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := spend.NewBuckets(q)
+		for _, r := range expect(all, spend.Query{Start: q.Start, End: q.End(), KeyHash: q.KeyHash}) {
+			want[int(r.StartTime.Sub(q.Start)/q.Step)].Add(r)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("series %+v: %d buckets, want %d", q, len(got), len(want))
+		}
+		n := int64(0)
+		for i := range want {
+			g, w := got[i], want[i]
+			n += g.Row.Requests
+			if !g.Start.Equal(w.Start) || reportJSON(spend.Report{Total: g.Row}) != reportJSON(spend.Report{Total: w.Row}) || g.TTFT != w.TTFT {
+				t.Fatalf("series %+v, bucket %d:\n got %v %+v\nwant %v %+v", q, i, g.Start, g.Row, w.Start, w.Row)
+			}
+		}
+		if n == 0 {
+			t.Fatalf("series %+v is empty", q)
+		}
+	}
+	if _, err := spend.Series(ctx, sp, spend.SeriesQuery{Start: base, Step: time.Minute}); err == nil {
+		t.Fatal("series of no buckets accepted")
 	}
 }
 
