@@ -231,7 +231,13 @@ func (s *stream) Next(ctx context.Context) (llm.Event, error) {
 	return ev, nil
 }
 
-func (s *stream) Close() error { return s.body.Close() }
+// Close closes the body (unblocking a read in progress) and recycles the
+// reader's buffer.
+func (s *stream) Close() error {
+	err := s.body.Close()
+	s.r.Close()
+	return err
+}
 
 // Buffered implements llm.Buffered.
 func (s *stream) Buffered() bool { return s.r.Buffered() }
