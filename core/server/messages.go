@@ -329,21 +329,37 @@ func (s *Server) route(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	return res, false
 }
 
-// setRouteHeaders tells the client what routing did.
+// setRouteHeaders tells the client what routing did. The keys are written
+// in canonical form and the values share one array: a handful of headers
+// on every call, without a key and a slice allocated for each.
 func (s *Server) setRouteHeaders(h http.Header, res *router.Result, c *call) {
-	h.Set("x-litellm-model-group", res.Group)
-	h.Set("x-litellm-attempted-retries", strconv.Itoa(res.Retries))
-	h.Set("x-litellm-attempted-fallbacks", strconv.Itoa(res.Fallbacks))
+	hs := headerSetter{h: h, vals: make([]string, 0, 6)}
+	hs.set("X-Litellm-Model-Group", res.Group)
+	hs.set("X-Litellm-Attempted-Retries", strconv.Itoa(res.Retries))
+	hs.set("X-Litellm-Attempted-Fallbacks", strconv.Itoa(res.Fallbacks))
 	if d := res.Deployment; d != nil {
-		h.Set("x-litellm-model-id", d.ID())
-		h.Set("x-litellm-model-api-base", d.Provider.Endpoint())
+		hs.set("X-Litellm-Model-Id", d.ID())
+		hs.set("X-Litellm-Model-Api-Base", d.Provider.Endpoint())
 	}
 	overhead := time.Since(c.start) - res.UpstreamTime
 	if overhead < 0 {
 		overhead = 0
 	}
 	c.overhead = overhead
-	h.Set("x-litellm-overhead-duration-ms", strconv.FormatFloat(float64(overhead.Microseconds())/1000, 'f', 3, 64))
+	hs.set("X-Litellm-Overhead-Duration-Ms", strconv.FormatFloat(float64(overhead.Microseconds())/1000, 'f', 3, 64))
+}
+
+// headerSetter sets header values under keys already in canonical form
+// (textproto.CanonicalMIMEHeaderKey), each value a one-element slice of vals.
+type headerSetter struct {
+	h    http.Header
+	vals []string
+}
+
+func (hs *headerSetter) set(canonicalKey, v string) {
+	hs.vals = append(hs.vals, v)
+	n := len(hs.vals)
+	hs.h[canonicalKey] = hs.vals[n-1 : n : n]
 }
 
 func (c *call) fail(e *llm.Error) {
