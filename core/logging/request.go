@@ -120,20 +120,20 @@ func Traced(next http.Handler) http.Handler {
 // of Cloud Logging's HttpRequest (which it shows as the line's request
 // summary); the names read as plain fields in CloudWatch too.
 func HTTPRequest(r *http.Request, status int, latency time.Duration) slog.Attr {
-	attrs := []any{
-		"requestMethod", r.Method, "requestUrl", r.URL.RequestURI(), "status", status,
-		"latency", strconv.FormatFloat(latency.Seconds(), 'f', 6, 64) + "s", "protocol", r.Proto,
-	}
+	attrs := make([]slog.Attr, 0, 8)
+	attrs = append(attrs, slog.String("requestMethod", r.Method), slog.String("requestUrl", r.URL.RequestURI()),
+		slog.Int("status", status), slog.String("latency", strconv.FormatFloat(latency.Seconds(), 'f', 6, 64)+"s"),
+		slog.String("protocol", r.Proto))
 	if r.ContentLength > 0 {
-		attrs = append(attrs, "requestSize", strconv.FormatInt(r.ContentLength, 10))
+		attrs = append(attrs, slog.String("requestSize", strconv.FormatInt(r.ContentLength, 10)))
 	}
 	if ua := r.UserAgent(); ua != "" {
-		attrs = append(attrs, "userAgent", ua)
+		attrs = append(attrs, slog.String("userAgent", ua))
 	}
 	if ip := remoteIP(r); ip != "" {
-		attrs = append(attrs, "remoteIp", ip)
+		attrs = append(attrs, slog.String("remoteIp", ip))
 	}
-	return slog.Group("httpRequest", attrs...)
+	return slog.Attr{Key: "httpRequest", Value: slog.GroupValue(attrs...)}
 }
 
 // remoteIP is the client's address: the first X-Forwarded-For hop when a

@@ -331,21 +331,37 @@ func (s *Server) route(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	return res, false
 }
 
-// setRouteHeaders tells the client what routing did.
+// setRouteHeaders tells the client what routing did. The keys are written
+// in canonical form and the values share one array: a handful of headers
+// on every call, without a key and a slice allocated for each.
 func (s *Server) setRouteHeaders(h http.Header, res *router.Result, c *call) {
-	h.Set("x-litellm-model-group", res.Group)
-	h.Set("x-litellm-attempted-retries", strconv.Itoa(res.Retries))
-	h.Set("x-litellm-attempted-fallbacks", strconv.Itoa(res.Fallbacks))
+	hs := headerSetter{h: h, vals: make([]string, 0, 6)}
+	hs.set("X-Litellm-Model-Group", res.Group)
+	hs.set("X-Litellm-Attempted-Retries", strconv.Itoa(res.Retries))
+	hs.set("X-Litellm-Attempted-Fallbacks", strconv.Itoa(res.Fallbacks))
 	if d := res.Deployment; d != nil {
-		h.Set("x-litellm-model-id", d.ID())
-		h.Set("x-litellm-model-api-base", d.Provider.Endpoint())
+		hs.set("X-Litellm-Model-Id", d.ID())
+		hs.set("X-Litellm-Model-Api-Base", d.Provider.Endpoint())
 	}
 	overhead := time.Since(c.start) - res.UpstreamTime
 	if overhead < 0 {
 		overhead = 0
 	}
 	c.overhead = overhead
-	h.Set("x-litellm-overhead-duration-ms", strconv.FormatFloat(float64(overhead.Microseconds())/1000, 'f', 3, 64))
+	hs.set("X-Litellm-Overhead-Duration-Ms", strconv.FormatFloat(float64(overhead.Microseconds())/1000, 'f', 3, 64))
+}
+
+// headerSetter sets header values under keys already in canonical form
+// (textproto.CanonicalMIMEHeaderKey), each value a one-element slice of vals.
+type headerSetter struct {
+	h    http.Header
+	vals []string
+}
+
+func (hs *headerSetter) set(canonicalKey, v string) {
+	hs.vals = append(hs.vals, v)
+	n := len(hs.vals)
+	hs.h[canonicalKey] = hs.vals[n-1 : n : n]
 }
 
 func (c *call) fail(e *llm.Error) {
@@ -437,21 +453,29 @@ func (s *Server) finish(r *http.Request, c *call) {
 		s.opts.Recorder.Record(context.WithoutCancel(r.Context()), rec)
 	}
 	s.obs.Finish(r.Context(), Call{Record: rec, API: apiName(c), UpstreamStatus: upstreamStatus, Overhead: c.overhead, TTFT: c.ttfb})
-	// The access line: the spend record's fields but the key hash. Its
-	// two dozen arguments are boxed only if the line is logged.
-	if !s.log.Enabled(r.Context(), slog.LevelInfo) {
+	s.logCall(r, c, &rec, upstreamStatus, end)
+}
+
+// logCall writes the access line: the spend record's fields but the key
+// hash. Typed attributes, and nothing built when the level is off: this runs
+// once per request.
+func (s *Server) logCall(r *http.Request, c *call, rec *spend.Record, upstreamStatus int, end time.Time) {
+	ctx := r.Context()
+	if !s.log.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	s.log.InfoContext(r.Context(), "request",
-		"call_id", c.id, "path", c.endpoint, "model", rec.RequestedModel, "model_group", rec.ModelGroup,
-		"deployment_id", rec.DeploymentID, "provider", rec.Provider, "region", rec.Region, "api_base", rec.APIBase,
-		"status", c.status, "upstream_status", upstreamStatus,
-		"error_type", c.errType, "stream", rec.Stream, "ttfb_ms", c.ttfb.Milliseconds(),
-		"duration_ms", end.Sub(c.start).Milliseconds(), "input_tokens", c.usage.InputTokens,
-		"output_tokens", c.usage.OutputTokens, "cache_read_input_tokens", c.usage.CacheReadInputTokens,
-		"cache_creation_input_tokens", c.usage.CacheCreationInputTokens, "spend", rec.Cost,
-		"retries", rec.Retries, "fallbacks", rec.Fallbacks, "session_id", rec.SessionID,
-		"key_alias", rec.KeyAlias, "user", rec.UserID, "team_id", rec.TeamID, "client_disconnected", c.gone,
+	s.log.LogAttrs(ctx, slog.LevelInfo, "request",
+		slog.String("call_id", c.id), slog.String("path", c.endpoint), slog.String("model", rec.RequestedModel),
+		slog.String("model_group", rec.ModelGroup), slog.String("deployment_id", rec.DeploymentID),
+		slog.String("provider", rec.Provider), slog.String("region", rec.Region), slog.String("api_base", rec.APIBase),
+		slog.Int("status", c.status), slog.Int("upstream_status", upstreamStatus),
+		slog.String("error_type", c.errType), slog.Bool("stream", rec.Stream), slog.Int64("ttfb_ms", c.ttfb.Milliseconds()),
+		slog.Int64("duration_ms", end.Sub(c.start).Milliseconds()), slog.Int64("input_tokens", c.usage.InputTokens),
+		slog.Int64("output_tokens", c.usage.OutputTokens), slog.Int64("cache_read_input_tokens", c.usage.CacheReadInputTokens),
+		slog.Int64("cache_creation_input_tokens", c.usage.CacheCreationInputTokens), slog.Float64("spend", rec.Cost),
+		slog.Int("retries", rec.Retries), slog.Int("fallbacks", rec.Fallbacks), slog.String("session_id", rec.SessionID),
+		slog.String("key_alias", rec.KeyAlias), slog.String("user", rec.UserID), slog.String("team_id", rec.TeamID),
+		slog.Bool("client_disconnected", c.gone),
 		logging.HTTPRequest(r, c.status, end.Sub(c.start)))
 }
 

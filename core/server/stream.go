@@ -137,9 +137,10 @@ func (anthropicSSE) fail(dst []byte, e *llm.Error) []byte {
 func (s *Server) writeStream(ctx context.Context, w http.ResponseWriter, c *call, st llm.Stream, enc streamEncoder) {
 	defer st.Close()
 	h := w.Header()
-	h.Set("Content-Type", enc.contentType())
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
+	hs := headerSetter{h: h, vals: make([]string, 0, 3)}
+	hs.set("Content-Type", enc.contentType())
+	hs.set("Cache-Control", "no-cache")
+	hs.set("X-Accel-Buffering", "no")
 	c.status = 200
 	w.WriteHeader(http.StatusOK)
 	bufp := writeBufs.Get().(*[]byte)

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 
 	"github.com/claude-gateway/claude-gateway/core/llm"
 	"github.com/tidwall/gjson"
@@ -17,27 +19,80 @@ import (
 // MaxEventBytes bounds one event; a larger one is an upstream protocol error.
 const MaxEventBytes = 16 << 20
 
-// Reader parses events from an upstream SSE body.
+// Reader parses events from an upstream SSE body. Its read buffer comes
+// from a pool and goes back on Close, so a gateway serving many short
+// streams does not allocate one per stream.
 type Reader struct {
 	r *bufio.Reader
+	// state guards the buffer's return to the pool: Close may run while a
+	// Next is blocked on the network (a stream closed to unblock its read),
+	// and the buffer goes back only once no Next holds it.
+	state atomic.Int32
 }
 
-// NewReader reads events from r.
+// Reader states.
+const (
+	idle int32 = iota
+	reading
+	closed
+)
+
+// readBufSize is the read buffer: a few typical events; a longer line is
+// assembled past it (readLine).
+const readBufSize = 4096
+
+var readBufs = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}
+
+// NewReader reads events from r. Call Close when done with it to recycle its buffer.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{r: bufio.NewReaderSize(r, 4096)}
+	br := readBufs.Get().(*bufio.Reader)
+	br.Reset(r)
+	return &Reader{r: br}
+}
+
+// ErrClosed is returned by Next after Close.
+var ErrClosed = errors.New("sse: reader closed")
+
+// Close releases the reader's buffer (once no Next is running; Next may be
+// blocked in the underlying reader, which the caller closes to unblock it).
+// Next returns ErrClosed afterwards. It does not close the underlying reader.
+func (r *Reader) Close() {
+	if r.state.Swap(closed) == idle {
+		r.release()
+	}
+}
+
+func (r *Reader) release() {
+	br := r.r
+	r.r = nil
+	br.Reset(nil)
+	readBufs.Put(br)
+}
+
+// Next returns the next event with a data field. Comments and events
+// without data are skipped. An event with no "event:" line takes its name
+// from the data's "type" field (Anthropic always sets both). At the end of
+// input it returns io.EOF; a partial event at the end returns
+// io.ErrUnexpectedEOF.
+//
+// The returned Data is the event's own copy; lines are otherwise parsed in
+// place in the read buffer (one allocation per event on the hot path).
+// Next must not be called concurrently with itself.
+func (r *Reader) Next() (llm.Event, error) {
+	if !r.state.CompareAndSwap(idle, reading) {
+		return llm.Event{}, ErrClosed
+	}
+	ev, err := r.next()
+	if !r.state.CompareAndSwap(reading, idle) {
+		r.release() // closed while reading: the event read (its own copy) still stands
+	}
+	return ev, err
 }
 
 // ErrEventTooLarge is returned for an event over MaxEventBytes.
 var ErrEventTooLarge = errors.New("sse: event too large")
 
-// Next returns the next event with a data field. Comments and events without
-// data are skipped. An event with no "event:" line takes its name from the
-// data's "type" field (Anthropic always sets both). At the end of input it
-// returns io.EOF; a partial event at the end returns io.ErrUnexpectedEOF.
-//
-// The returned Data is the event's own copy; lines are otherwise parsed in
-// place in the read buffer (one allocation per event on the hot path).
-func (r *Reader) Next() (llm.Event, error) {
+func (r *Reader) next() (llm.Event, error) {
 	var ev llm.Event
 	var data []byte
 	sawField := false
@@ -161,6 +216,9 @@ func String(ev llm.Event) string { return fmt.Sprintf("%s %s", ev.Type, ev.Data)
 // read and waiting to be parsed, so that Next will not wait on the network.
 // A partial event does not count: the caller must flush before waiting for it.
 func (r *Reader) Buffered() bool {
+	if r.state.Load() != idle {
+		return false
+	}
 	n := r.r.Buffered()
 	if n == 0 {
 		return false

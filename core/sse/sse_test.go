@@ -95,3 +95,29 @@ func BenchmarkReaderEvent(b *testing.B) {
 		}
 	}
 }
+
+// TestCloseWhileReading: Close during a blocked Next (a stream closed to
+// unblock its read) leaves the buffer with the reader until that Next
+// returns; Next after Close refuses.
+func TestCloseWhileReading(t *testing.T) {
+	pr, pw := io.Pipe()
+	rd := NewReader(pr)
+	done := make(chan error, 1)
+	go func() {
+		_, err := rd.Next()
+		done <- err
+	}()
+	pw.Write([]byte("event: ping\n")) // the read is under way, mid-event
+	rd.Close()
+	pw.CloseWithError(errors.New("body closed"))
+	if err := <-done; err == nil || errors.Is(err, ErrClosed) {
+		t.Fatalf("blocked Next returned %v, want the body's error", err)
+	}
+	if _, err := rd.Next(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Next after Close = %v, want ErrClosed", err)
+	}
+	if rd.Buffered() {
+		t.Fatal("a closed reader reports buffered events")
+	}
+	rd.Close() // twice is harmless
+}

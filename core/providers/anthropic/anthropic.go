@@ -130,23 +130,30 @@ func (p *Provider) do(ctx context.Context, req *llm.Request) (*http.Response, er
 	if err != nil {
 		return nil, err
 	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "application/json")
+	// Canonical keys and one array for the values: no per-header allocations.
+	vals := make([]string, 0, 8)
+	set := func(canonicalKey, v string) {
+		vals = append(vals, v)
+		n := len(vals)
+		hreq.Header[canonicalKey] = vals[n-1 : n : n]
+	}
+	set("Content-Type", "application/json")
+	set("Accept", "application/json")
 	if req.Stream && req.Kind == llm.KindMessages {
 		// A compressed stream can sit in the decompressor's buffer; ask for none.
-		hreq.Header.Set("Accept", "text/event-stream")
-		hreq.Header.Set("Accept-Encoding", "identity")
+		set("Accept", "text/event-stream")
+		set("Accept-Encoding", "identity")
 	}
 	if p.apiKey != "" {
-		hreq.Header.Set("x-api-key", p.apiKey)
+		set("X-Api-Key", p.apiKey)
 	}
 	v := req.Version
 	if v == "" {
 		v = DefaultVersion
 	}
-	hreq.Header.Set("anthropic-version", v)
+	set("Anthropic-Version", v)
 	if kept, _ := betas.Default().Filter(config.ProviderAnthropic, req.Betas); len(kept) > 0 {
-		hreq.Header.Set("anthropic-beta", strings.Join(kept, ","))
+		set("Anthropic-Beta", strings.Join(kept, ","))
 	}
 	resp, err := p.roundTrip(hreq)
 	if err != nil {
@@ -231,7 +238,13 @@ func (s *stream) Next(ctx context.Context) (llm.Event, error) {
 	return ev, nil
 }
 
-func (s *stream) Close() error { return s.body.Close() }
+// Close closes the body (unblocking a read in progress) and recycles the
+// reader's buffer.
+func (s *stream) Close() error {
+	err := s.body.Close()
+	s.r.Close()
+	return err
+}
 
 // Buffered implements llm.Buffered.
 func (s *stream) Buffered() bool { return s.r.Buffered() }

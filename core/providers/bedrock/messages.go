@@ -259,7 +259,13 @@ func (s *sseStream) Next(ctx context.Context) (llm.Event, error) {
 	return llm.Event{}, &llm.Error{Status: 502, Type: llm.ErrAPI, Message: "bedrock stream broke", Cause: err, Retryable: true}
 }
 
-func (s *sseStream) Close() error { return s.body.Close() }
+// Close closes the body (unblocking a read in progress) and recycles the
+// reader's buffer.
+func (s *sseStream) Close() error {
+	err := s.body.Close()
+	s.r.Close()
+	return err
+}
 
 // Buffered implements llm.Buffered.
 func (s *sseStream) Buffered() bool { return s.r.Buffered() }

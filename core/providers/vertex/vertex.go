@@ -475,6 +475,7 @@ func (s *stream) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		s.closeErr = s.body.Close()
+		s.r.Close() // recycles the read buffer once no read holds it
 	})
 
 	return s.closeErr

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"fmt"
+	"runtime"
 
 	"context"
 	"github.com/claude-gateway/claude-gateway/core/spend"
@@ -48,24 +49,76 @@ func TestIncrLimitAndExpiry(t *testing.T) {
 	}
 }
 
+// TestSpendStoreBounded: past its byte budget the store drops its oldest
+// records, and their interned strings with them.
 func TestSpendStoreBounded(t *testing.T) {
 	s := NewSpendStore()
-	s.max = 3
 	base := time.Unix(1000, 0)
-	for i := 0; i < 5; i++ {
-		r := spend.Record{CallID: fmt.Sprintf("id-%d", i), StartTime: base.Add(time.Duration(i) * time.Second)}
-		if err := s.PutSpend(context.Background(), []spend.Record{r}); err != nil {
+	rec := func(i int) spend.Record {
+		return spend.Record{CallID: fmt.Sprintf("id-%d", i), StartTime: base.Add(time.Duration(i) * time.Second),
+			SessionID: fmt.Sprintf("session-%d", i), ModelGroup: "claude-sonnet"}
+	}
+	if err := s.PutSpend(context.Background(), []spend.Record{rec(0)}); err != nil {
+		t.Fatal(err)
+	}
+	s.maxBytes = 3 * (s.bytes + s.strs.bytes) // room for three such records (and a shared string to spare)
+	for i := 1; i < 5; i++ {
+		if err := s.PutSpend(context.Background(), []spend.Record{rec(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if len(s.byID) != 3 || len(s.keys) != 3 {
-		t.Fatalf("kept %d records, %d keys, want 3", len(s.byID), len(s.keys))
+	if len(s.recs) != 3 || len(s.byID)+len(s.collide) != 3 {
+		t.Fatalf("kept %d records, %d ids, want 3", len(s.recs), len(s.byID)+len(s.collide))
 	}
-	if _, ok := s.byID["id-0"]; ok {
-		t.Error("oldest record kept")
+	for i, want := range []bool{false, false, true, true, true} {
+		if _, ok := s.find(fmt.Sprintf("id-%d", i)); ok != want {
+			t.Errorf("record id-%d kept = %v, want %v", i, ok, want)
+		}
 	}
-	if _, ok := s.byID["id-4"]; !ok {
-		t.Error("newest record dropped")
+	if _, ok := s.strs.lookup("session-0"); ok {
+		t.Error("an evicted record's session id is still interned")
+	}
+	if _, ok := s.strs.lookup("session-4"); !ok {
+		t.Error("a kept record's session id is not interned")
+	}
+}
+
+// TestSpendStoreCompact: a realistic record costs at most 300 bytes of heap
+// in the store (the budget), indexes included.
+func TestSpendStoreCompact(t *testing.T) {
+	const n = 20000
+	recs := make([]spend.Record, n)
+	start := time.Now()
+	for i := range recs {
+		recs[i] = spend.Record{
+			CallID: fmt.Sprintf("019af%03x-7c2e-7d41-9c3a-%012x", i%4096, i), StartTime: start.Add(time.Duration(i) * time.Millisecond),
+			EndTime: start.Add(time.Duration(i)*time.Millisecond + 2*time.Second), TTFTMillis: 412,
+			ModelGroup: "claude-sonnet", RequestedModel: "claude-sonnet-4-5", DeploymentID: "dep-bedrock-us-east-1",
+			Provider: "bedrock", Region: "us-east-1", APIBase: "https://bedrock-runtime.us-east-1.amazonaws.com",
+			KeyHash: spend.HashKey(fmt.Sprint("sk-", i%50)), SessionID: fmt.Sprintf("session-%d", i/20), Endpoint: "/v1/messages",
+			InputTokens: 12000 + int64(i), OutputTokens: 800, CacheReadInputTokens: 90000, Cost: 0.0123,
+			Status: 200, Stream: true, KeyAlias: "ci", UserID: "ana", TeamID: "platform",
+		}
+	}
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	s := NewSpendStore()
+	for i := 0; i < n; i += 100 {
+		if err := s.PutSpend(context.Background(), recs[i:i+100]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	per := float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc)) / n
+	t.Logf("%.0f bytes per record in memory (accounted: %d)", per, (s.bytes+s.strs.bytes)/n)
+	if per > 300 {
+		t.Errorf("%.0f bytes per record, want <= 300", per)
+	}
+	runtime.KeepAlive(s)
+	if got, _ := s.QuerySpend(context.Background(), spend.Query{RequestID: recs[777].CallID}); len(got.Records) != 1 || got.Records[0].InputTokens != recs[777].InputTokens {
+		t.Fatalf("record 777 read back as %+v", got.Records)
 	}
 }
 
