@@ -230,17 +230,28 @@ func TestSSOTelemetryRelay(t *testing.T) {
 	}
 	resp.Body.Close()
 	waitFor(t, func() bool { g.collector.mu.Lock(); defer g.collector.mu.Unlock(); return len(g.collector.metrics) > 0 })
-	g.collector.mu.Lock()
-	defer g.collector.mu.Unlock()
 	got := map[string]string{}
+	g.collector.mu.Lock()
 	for _, kv := range g.collector.metrics[0].ResourceMetrics[0].Resource.GetAttributes() {
 		got[kv.Key] = kv.Value.GetStringValue()
 	}
+	g.collector.mu.Unlock()
 	if got["enduser.id"] != "alice@example.com" || got["user.groups"] != "eng" {
 		t.Errorf("resource attributes %v", got)
 	}
-	if code, _, out := call(t, "GET", g.URL+"/health", masterKey, ""); code != 200 || !strings.Contains(out, `"otlp_relay":{"received":1,"delivered":1`) {
-		t.Errorf("/health relay counters: %d %s", code, out)
+	// The relay counts a delivery once the collector's answer is back,
+	// which may be just after the collector has the export.
+	var health string
+	delivered := func() bool {
+		_, _, health = call(t, "GET", g.URL+"/health", masterKey, "")
+		return strings.Contains(health, `"otlp_relay":{"received":1,"delivered":1`)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !delivered() && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !delivered() {
+		t.Errorf("/health relay counters: %s", health)
 	}
 }
 
