@@ -6,9 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,49 +16,8 @@ import (
 
 	"github.com/claude-gateway/claude-gateway/core/config"
 	"github.com/claude-gateway/claude-gateway/core/gateway"
+	"github.com/claude-gateway/claude-gateway/core/sso/oidctest"
 )
-
-// realOP starts the zitadel/oidc example OpenID provider (OIDC_OP_BIN,
-// built by scripts/oidc-provider.sh; make test sets it) on loopback with
-// users (its users file's JSON) and the redirect URIs registered for its
-// "web" client, and returns its issuer.
-func realOP(t *testing.T, users string, redirects ...string) string {
-	t.Helper()
-	bin := os.Getenv("OIDC_OP_BIN")
-	if bin == "" {
-		t.Skip("OIDC_OP_BIN not set (scripts/oidc-provider.sh builds the zitadel/oidc example OP; make test sets it)")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	file := filepath.Join(t.TempDir(), "users.json")
-	if err := os.WriteFile(file, []byte(users), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "PORT="+port, "REDIRECT_URI="+strings.Join(redirects, ","), "USERS_FILE="+file)
-	logs := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	issuer := "http://localhost:" + port + "/"
-	for i := 0; ; i++ {
-		if resp, err := http.Get(issuer + ".well-known/openid-configuration"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		if i == 200 {
-			t.Fatalf("OP did not start: %s", logs)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	return issuer
-}
 
 // TestConsoleSSOInBrowser signs in to the console in headless Chromium
 // through a real OpenID provider (zitadel/oidc's example OP): the "Sign in
@@ -74,7 +30,7 @@ func TestConsoleSSOInBrowser(t *testing.T) {
 	srv := httptest.NewUnstartedServer(nil)
 	// "localhost": a secure context for Chromium, so Secure cookies work over http.
 	public := "http://localhost:" + fmt.Sprint(srv.Listener.Addr().(*net.TCPAddr).Port)
-	issuer := realOP(t, `{
+	issuer := oidctest.ExampleOP(t, `{
 		"id-ada": {"ID": "id-ada", "Username": "ada", "Password": "ada's secret", "FirstName": "Ada", "LastName": "L",
 			"Email": "ada@example.com", "EmailVerified": true, "PreferredLanguage": "en"},
 		"id-erin": {"ID": "id-erin", "Username": "erin", "Password": "erin's secret", "FirstName": "Erin", "LastName": "E",
