@@ -285,6 +285,33 @@ func TestPingsWhileUpstreamSilent(t *testing.T) {
 	}
 }
 
+// TestNoPingAfterMessageStop: an upstream that is slow to close its stream
+// after message_stop gets no keep-alive ping relayed after it: message_stop
+// is the last event a client sees (the AWS SDK's Bedrock reader and Claude
+// Code both treat it as the end).
+func TestNoPingAfterMessageStop(t *testing.T) {
+	up := anthropictest.New(t, "sk-upstream")
+	up.Respond = func(w http.ResponseWriter, r *http.Request, body []byte) {
+		up.Stream(w, anthropictest.DefaultEvents("m"))
+		time.Sleep(200 * time.Millisecond) // the connection stays open
+	}
+	gw := startGateway(t, anthropicConfig(up.URL), gateway.Options{PingInterval: 10 * time.Millisecond})
+	resp := post(t, gw.URL+"/v1/messages", simpleBody, nil)
+	defer resp.Body.Close()
+	var types []string
+	rd := sse.NewReader(resp.Body)
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			break
+		}
+		types = append(types, ev.Type)
+	}
+	if len(types) == 0 || types[len(types)-1] != "message_stop" {
+		t.Errorf("events %v: want message_stop last", types)
+	}
+}
+
 func TestTruncatedStreamEndsWithError(t *testing.T) {
 	up := anthropictest.New(t, "sk-upstream")
 	up.Respond = func(w http.ResponseWriter, r *http.Request, body []byte) {

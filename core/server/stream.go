@@ -20,13 +20,16 @@ var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &
 // eventWriter serialises writes to the client: the relay loop writes events,
 // and a keep-alive timer writes pings when the upstream is silent.
 type eventWriter struct {
-	mu    sync.Mutex
-	w     http.ResponseWriter
-	rc    *http.ResponseController
-	buf   []byte
-	gone  bool
-	last  atomic.Int64 // monotonic nanoseconds of the last write
-	epoch time.Time
+	mu   sync.Mutex
+	w    http.ResponseWriter
+	rc   *http.ResponseController
+	buf  []byte
+	gone bool
+	last atomic.Int64 // monotonic nanoseconds of the last write
+	// stopped is set just before message_stop is written: nothing may
+	// follow it but the stream's own end, so keep-alive pings stop there.
+	stopped atomic.Bool
+	epoch   time.Time
 }
 
 // write encodes one upstream event with enc and sends it, flushed. It
@@ -60,7 +63,12 @@ func (ew *eventWriter) send(enc func([]byte) []byte, flush bool) bool {
 
 // keepAlive sends ping whenever nothing was written for interval, until stop is called.
 func (ew *eventWriter) keepAlive(interval time.Duration, ping []byte) (stop func()) {
-	pingEnc := func(dst []byte) []byte { return append(dst, ping...) }
+	pingEnc := func(dst []byte) []byte {
+		if ew.stopped.Load() { // read under ew.mu, so never after message_stop
+			return dst
+		}
+		return append(dst, ping...)
+	}
 	var t *time.Timer
 	var mu sync.Mutex
 	stopped := false
@@ -172,6 +180,7 @@ func (s *Server) writeStream(ctx context.Context, w http.ResponseWriter, c *call
 		switch ev.Type {
 		case "message_stop":
 			stopped = true
+			ew.stopped.Store(true)
 		case "error":
 			c.errType = gjson.GetBytes(ev.Data, "error.type").String()
 		}
