@@ -35,18 +35,7 @@ func TestTokenEndpointOutage(t *testing.T) {
 		fmt.Sprintf("  - model_name: claude-other\n    litellm_params: {model: anthropic/claude-sonnet-4-5, api_key: os.environ/UPSTREAM_KEY, api_base: %q}\n    model_info: {id: other}\n", other.URL) +
 		"router_settings: {cooldown_time: 1, timeout: 1}\n" + cliGeneral
 	gw := startGateway(t, yaml, gateway.Options{})
-	served := func(model string, stream bool) (string, time.Duration) {
-		t.Helper()
-		body := strings.Replace(simpleBody, `"stream":true`, fmt.Sprintf(`"stream":%v`, stream), 1)
-		body = strings.Replace(body, `"claude-sonnet"`, fmt.Sprintf("%q", model), 1)
-		start := time.Now()
-		resp := post(t, gw.URL+"/v1/messages", body, nil)
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 || strings.Contains(string(b), "event: error") {
-			t.Fatalf("%s: client saw %d %s", model, resp.StatusCode, b)
-		}
-		return resp.Header.Get("x-litellm-model-id"), time.Since(start)
-	}
+	served := func(model string, stream bool) (string, time.Duration) { return servedBy(t, gw.URL, model, stream) }
 	if id, _ := served("claude-sonnet", true); id != "vertex" {
 		t.Fatalf("before the outage served by %q", id)
 	}
@@ -88,4 +77,21 @@ func TestTokenEndpointOutage(t *testing.T) {
 			t.Errorf("token endpoint %s: no token fetch: the outage was never met", o.name)
 		}
 	}
+}
+
+// servedBy sends one request for model (streaming or not) to the gateway at
+// base and fails the test unless the client sees a clean 200; it returns
+// the deployment that served (x-litellm-model-id) and how long it took.
+// The credential fault tests use it to watch failover and recovery.
+func servedBy(t *testing.T, base, model string, stream bool) (string, time.Duration) {
+	t.Helper()
+	body := strings.Replace(simpleBody, `"stream":true`, fmt.Sprintf(`"stream":%v`, stream), 1)
+	body = strings.Replace(body, `"claude-sonnet"`, fmt.Sprintf("%q", model), 1)
+	start := time.Now()
+	resp := post(t, base+"/v1/messages", body, nil)
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || strings.Contains(string(b), "event: error") {
+		t.Fatalf("%s: client saw %d %s", model, resp.StatusCode, b)
+	}
+	return resp.Header.Get("x-litellm-model-id"), time.Since(start)
 }

@@ -2,12 +2,10 @@ package gateway_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -91,18 +89,7 @@ general_settings:
 	srv := httptest.NewServer(gw)
 	t.Cleanup(srv.Close)
 
-	served := func(model string, stream bool) (string, time.Duration) {
-		t.Helper()
-		body := strings.Replace(simpleBody, `"stream":true`, fmt.Sprintf(`"stream":%v`, stream), 1)
-		body = strings.Replace(body, `"claude-sonnet"`, fmt.Sprintf("%q", model), 1)
-		start := time.Now()
-		resp := post(t, srv.URL+"/v1/messages", body, nil)
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 || strings.Contains(string(b), "event: error") {
-			t.Fatalf("%s: client saw %d %s", model, resp.StatusCode, b)
-		}
-		return resp.Header.Get("x-litellm-model-id"), time.Since(start)
-	}
+	served := func(model string, stream bool) (string, time.Duration) { return servedBy(t, srv.URL, model, stream) }
 	if id, _ := served("claude-sonnet", true); id != "bedrock" {
 		t.Fatalf("before the outage served by %q", id)
 	}
