@@ -48,18 +48,7 @@ func TestUsersAndTeamsPagesInBrowser(t *testing.T) {
 	t.Cleanup(srv.Close)
 	base := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1) + "/ui/"
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true), chromedp.UserDataDir(t.TempDir()))
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	ctx, do := headless(t, bin)
 	cells := func(table string) [][]string {
 		t.Helper()
 		v, err := chromedp.Run(ctx, chromedp.Evaluate[[][]string](`[...document.querySelectorAll('#`+table+` tbody tr')].map(tr => [...tr.cells].map(td => td.textContent))`))
@@ -122,18 +111,7 @@ func TestDeploymentsLiveInBrowser(t *testing.T) {
 	srv := httptest.NewServer(c)
 	t.Cleanup(srv.Close)
 	base := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1) + "/ui/"
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true), chromedp.UserDataDir(t.TempDir()))
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	ctx, do := headless(t, bin)
 	do("sign in", chromedp.Navigate(base), chromedp.WaitVisible(chromedp.ID("signin-key")), chromedp.SendKeys(chromedp.ID("signin-key"), testMaster+kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS(`#page-overview[data-ready="true"]`)))
 
@@ -166,4 +144,24 @@ func TestDeploymentsLiveInBrowser(t *testing.T) {
 		chromedp.WaitVisible(`//tr[@data-id="bedrock-1"]//span[.="Healthy"]`))
 	cooling.Store(true)
 	do("cooling while polling", chromedp.WaitVisible(`//tr[@data-id="bedrock-1"]//span[.="Cooling down"]`))
+}
+
+// headless starts Chromium (bin) with the flags this machine needs (no
+// sandbox as root, no QUIC or component updates: the network is closed) for
+// at most a minute; do runs steps in it and fails the test, naming what,
+// if they fail.
+func headless(t *testing.T, bin string) (ctx context.Context, do func(what string, steps ...chromedp.Action[chromedp.Void])) {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true), chromedp.UserDataDir(t.TempDir()))
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx)
+	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
+	return ctx, func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
 }
