@@ -43,7 +43,9 @@ func newTotals() totals {
 	return totals{tupleIDs: map[string]int32{}, slots: map[int64]*slot{}, minutes: map[int64]*cell{}, lastNum: -1}
 }
 
-// sums are a cell's totals, spend.ReportRow's fields.
+// sums are a cell's totals, spend.ReportRow's fields without its Group
+// and the derivable TotalTokens: there is one per cell, and a store holds
+// about a third as many cells as records, so they stay small.
 type sums struct {
 	requests, failed, in, out, cacheW, cr int64
 	cost                                  float64
