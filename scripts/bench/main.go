@@ -4,7 +4,8 @@
 // (exec -> first 200; the Cloud Run binary and the Lambda bootstrap under a
 // fake Runtime API), JSON and SSE throughput, CPU per request and latency on
 // the memory and the embedded store, idle RSS, RSS after the load, and RSS
-// per open idle stream (1,000 slow streams at once). Everything runs on
+// per open idle stream (1,000 slow streams at once), and a scale table (SSE
+// at 1, 8, 32, 128 and 512 concurrent streams). Everything runs on
 // loopback, bounded in time.
 //
 //	go run ./scripts/bench -duration 8s -concurrency 16
@@ -393,7 +394,9 @@ func main() {
 	crTags := flag.String("cloudrun-tags", "grpcnotrace,nodynamodb", "build tags of the Cloud Run binary (make print-tags)")
 	nKeys := flag.Int("keys", 1000, "virtual keys for the gw-keys target (memory store, clients rotate over them; 0: skip)")
 	lambdaTags := flag.String("lambda-tags", "lambda.norpc,grpcnotrace,nootlp,noprometheus,nofirestore,noredis", "build tags of the Lambda bootstrap")
-	only := flag.String("only", "", `"startup": binary sizes, cold starts and idle RSS only (no load)`)
+	only := flag.String("only", "", `"startup": binary sizes, cold starts and idle RSS only (no load); "scale": the scale table only`)
+	scaleLevels := flag.String("scale", "1,8,32,128,512", "concurrent streams for the scale table (bare proxy and gw-memory, SSE; empty: skip)")
+	scaleDur := flag.Duration("scale-duration", 2*time.Second, "scale table: load per target and level, split over the rounds")
 	loadTargets := flag.String("targets", "", "comma-separated targets to load beside the bare proxy (gw-memory,gw-embedded,gw-keys; default all)")
 	flag.Parse()
 	dir, _ := os.MkdirTemp("", "gwbench")
@@ -468,6 +471,14 @@ general_settings:
 	gwEmb, err := start("gw-embedded", gwBin, gwArgs, embEnv("state"))
 	check(err)
 	defer gwEmb.cmd.Process.Kill()
+	if *scaleLevels != "" {
+		levels, err := parseLevels(*scaleLevels)
+		check(err)
+		scaleTable(proxy, gwMem, levels, *scaleDur, *rounds)
+	}
+	if *only == "scale" {
+		return
+	}
 	targets := []*target{proxy, gwMem, gwEmb}
 	if *nKeys > 0 {
 		gwKeys, err := start("gw-keys", gwBin, gwArgs, memEnv)
@@ -581,5 +592,46 @@ func check(err error) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
+	}
+}
+
+// parseLevels reads the -scale list of concurrency levels.
+func parseLevels(s string) ([]int, error) {
+	var levels []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-scale: %q is not a positive number of streams", f)
+		}
+		levels = append(levels, n)
+	}
+	return levels, nil
+}
+
+// scaleTable prints SSE throughput, CPU per request and p99 of the gateway
+// against the bare proxy at each concurrency level. Each level runs its own
+// interleaved rounds (bare proxy, then the gateway), so a ratio compares two
+// runs that saw the same machine.
+func scaleTable(base, gw *target, levels []int, d time.Duration, rounds int) {
+	fmt.Printf("\nscale: SSE, %s per target and level in %d interleaved rounds; %s against %s\n", d, rounds, gw.name, base.name)
+	fmt.Printf("%8s %10s %10s %8s %9s %9s %8s %9s %9s %8s\n", "streams", "bare req/s", "gw req/s", "ratio",
+		"bare cpu", "gw cpu", "ratio", "bare p99", "gw p99", "ratio")
+	for _, n := range levels {
+		load(base, 300*time.Millisecond, n, true, &result{}) // warm the connections up
+		load(gw, 300*time.Millisecond, n, true, &result{})
+		var b, g result
+		for range rounds {
+			load(base, d/time.Duration(rounds), n, true, &b)
+			load(gw, d/time.Duration(rounds), n, true, &g)
+		}
+		slices.Sort(b.lat)
+		slices.Sort(g.lat)
+		fmt.Printf("%8d %10.0f %10.0f %7.3fx %9s %9s %7.2fx %9s %9s %7.2fx\n", n, b.rps(), g.rps(), g.rps()/b.rps(),
+			b.cpuPerReq().Round(100*time.Nanosecond), g.cpuPerReq().Round(100*time.Nanosecond), float64(g.cpuPerReq())/float64(b.cpuPerReq()),
+			b.pct(99).Round(10*time.Microsecond), g.pct(99).Round(10*time.Microsecond), float64(g.pct(99))/float64(b.pct(99)))
+		if g.errs > 0 {
+			fmt.Fprintf(os.Stderr, "bench: %d %s requests failed at %d streams\n", g.errs, gw.name, n)
+			os.Exit(1)
+		}
 	}
 }
