@@ -74,6 +74,8 @@ func New(ctx context.Context, d config.Deployment, opts Options) (*Provider, err
 		o.HTTPClient = a.http
 		o.Retryer = aws.NopRetryer{}
 		o.RetryMaxAttempts = 1
+		// A copy, so that the shared config's slice is never appended to.
+		o.APIOptions = append(o.APIOptions[:len(o.APIOptions):len(o.APIOptions)], readStreamsHere)
 		if base != "" {
 			o.BaseEndpoint = aws.String(base)
 		}
@@ -170,7 +172,12 @@ func (p *Provider) Stream(ctx context.Context, req *llm.Request) (llm.Stream, er
 	if err != nil {
 		return nil, upstreamError(ctx, err)
 	}
-	s := newStream(ctx, out.GetStream())
+	body, ok := rawBody(out.ResultMetadata)
+	if !ok {
+		return nil, &llm.Error{Status: http.StatusInternalServerError, Type: llm.ErrAPI,
+			Message: "bedrock: the SDK handed over no event stream"}
+	}
+	s := newStream(ctx, body)
 	if err := s.prime(ctx, primeWait); err != nil {
 		s.Close()
 		return nil, err
