@@ -305,3 +305,50 @@ func benchFrames(b *testing.B, p interface {
 		b.Fatalf("end: %v", err)
 	}
 }
+
+// BenchmarkIdleStream is the memory an open Bedrock stream holds while its
+// upstream is silent (a long think, a slow tool): heap and goroutine stacks
+// per stream, and the goroutines of its own, with b.N streams open at once.
+// Run it with a fixed count (-benchtime 500x): each op is one open stream.
+func BenchmarkIdleStream(b *testing.B) {
+	var buf bytes.Buffer
+	if err := eventstreamEncode(&buf, []byte(`{"type":"message_start","message":{"id":"m","usage":{"input_tokens":1}}}`)); err != nil {
+		b.Fatal(err)
+	}
+	first := buf.Bytes()
+	d := config.Deployment{ID: "bench", Params: config.Params{Provider: "bedrock", UpstreamModel: "anthropic.claude-sonnet-4-5-20250929-v1:0",
+		AWSRegionName: "us-east-1", AWSAccessKeyID: "AKIABENCH", AWSSecretAccessKey: "secret", APIBase: "http://bedrock.invalid"}}
+	p, err := bedrock.New(context.Background(), d, bedrock.Options{HTTPClient: &http.Client{
+		Transport: served{open: func() io.ReadCloser { return newGate(first) }}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	req := func() *llm.Request {
+		return &llm.Request{Body: []byte(`{"max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`), Stream: true}
+	}
+	streams := make([]llm.Stream, 0, b.N)
+	defer func() {
+		for _, s := range streams {
+			s.Close()
+		}
+	}()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	g0 := runtime.NumGoroutine()
+	b.ResetTimer()
+	for range b.N {
+		s, err := p.Stream(ctx, req())
+		if err != nil {
+			b.Fatal(err)
+		}
+		streams = append(streams, s)
+	}
+	b.StopTimer()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	n := float64(b.N)
+	b.ReportMetric(float64(int64(after.HeapInuse+after.StackInuse)-int64(before.HeapInuse+before.StackInuse))/n, "B/stream")
+	b.ReportMetric(float64(runtime.NumGoroutine()-g0)/n, "goroutines/stream")
+}
