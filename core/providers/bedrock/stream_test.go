@@ -340,3 +340,50 @@ func TestBlockedNextEnds(t *testing.T) {
 		})
 	}
 }
+
+// TestBlockedNextEndsOverHTTP is TestBlockedNextEnds on a real HTTP
+// connection to the fake runtime: net/http's body ends the blocked read.
+func TestBlockedNextEndsOverHTTP(t *testing.T) {
+	for _, how := range []string{"context", "close"} {
+		t.Run(how, func(t *testing.T) {
+			isolateEnv(t)
+			release := make(chan struct{})
+			defer close(release)
+			fake := bedrocktest.NewServer(t, bedrocktest.Options{Reply: func(*bedrocktest.Call) bedrocktest.Reply {
+				return bedrocktest.Reply{BeforeEvent: func(i int) {
+					if i == 1 {
+						<-release
+					}
+				}}
+			}})
+			p := newProvider(t, deployment(fake), bedrock.Options{})
+			s, err := p.Stream(context.Background(), request(true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if _, err := s.Next(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				_, err := s.Next(ctx)
+				done <- err
+			}()
+			// Whether Next is already blocked or not yet reading, it must end.
+			if how == "context" {
+				cancel()
+				if err := <-done; !errors.Is(err, context.Canceled) {
+					t.Errorf("Next: %v, want context.Canceled", err)
+				}
+				return
+			}
+			s.Close()
+			if err := <-done; err != io.EOF {
+				t.Errorf("Next after Close: %v, want io.EOF", err)
+			}
+		})
+	}
+}
