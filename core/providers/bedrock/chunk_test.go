@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 )
 
 // FuzzChunkEnvelope: whatever a chunk payload holds, the in-place reading
@@ -85,5 +87,55 @@ func TestSlabKeepsEvents(t *testing.T) {
 		if !bytes.Equal(got[i], want[i]) {
 			t.Fatalf("event %d changed: %q, want %q", i, got[i], want[i])
 		}
+	}
+}
+
+// loop is a body that repeats one frame forever.
+type loop struct {
+	frame []byte
+	off   int
+}
+
+func (l *loop) Read(p []byte) (int, error) {
+	n := copy(p, l.frame[l.off:])
+	l.off = (l.off + n) % len(l.frame)
+	return n, nil
+}
+
+// TestFrameAddsNoAllocations: past the SDK decoder's own allocations, a
+// chunk frame costs the stream nothing (the slab's block, shared by a dozen
+// events, rounds to zero per frame).
+func TestFrameAddsNoAllocations(t *testing.T) {
+	ev := []byte(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" a few words"}}`)
+	var m eventstream.Message
+	m.Headers.Set(":event-type", eventstream.StringValue("chunk"))
+	m.Headers.Set(":content-type", eventstream.StringValue("application/json"))
+	m.Headers.Set(":message-type", eventstream.StringValue("event"))
+	m.Payload = []byte(`{"bytes":"` + base64.StdEncoding.EncodeToString(ev) + `","p":"abcdefghijklmnopqrstu"}`)
+	var b bytes.Buffer
+	if err := eventstream.NewEncoder().Encode(&b, m); err != nil {
+		t.Fatal(err)
+	}
+	frame := b.Bytes()
+
+	dec, buf, r := eventstream.NewDecoder(), make([]byte, 0, payloadSize), bytes.NewReader(frame)
+	sdk := testing.AllocsPerRun(500, func() {
+		r.Reset(frame)
+		m, err := dec.Decode(r, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf = m.Payload[:0]
+	})
+	s := newStream(context.Background(), io.NopCloser(&loop{frame: frame}))
+	ctx := context.Background()
+	ours := testing.AllocsPerRun(500, func() {
+		got, err := s.Next(ctx)
+		if err != nil || !bytes.Equal(got.Data, ev) {
+			t.Fatalf("Next: %s %v", got.Data, err)
+		}
+	})
+	if ours > sdk {
+		t.Errorf("%v allocations per frame, the SDK decoder alone %v", ours, sdk)
 	}
 }
