@@ -77,6 +77,8 @@ FUZZ_TARGETS := \
 	./core/server:FuzzParseMessagesRequest \
 	./core/sse:FuzzReader \
 	./core/providers/bedrock:FuzzEventStreamDecode \
+	./core/providers/bedrock:FuzzChunkEnvelope \
+	./core/providers/bedrock:FuzzStreamRead \
 	./core/openai:FuzzTranslateRequest \
 	./core/openai:FuzzTranslateResponse \
 	./core/config:FuzzParse \
