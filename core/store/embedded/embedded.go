@@ -296,14 +296,7 @@ func (s *Store) PutSpend(_ context.Context, recs []spend.Record) error {
 			continue
 		}
 		s.inflight[r.CallID] = struct{}{}
-		start := unixNanos(r.StartTime)
-		at := len(c.frames)
-		c.frames = appendFrame(c.frames, r, start)
-		payload := c.frames[at+frameHead:]
-		h, _, _ := decodeHead(payload)
-		c.recs = append(c.recs, rec{start: start, id: r.CallID, off: uint32(at + frameHead), size: uint32(len(payload))})
-		c.terms = append(c.terms, h.terms)
-		c.reports = append(c.reports, h.report)
+		c.add(r)
 	}
 	s.mu.RUnlock()
 	if len(c.recs) == 0 {
@@ -320,6 +313,23 @@ func (s *Store) PutSpend(_ context.Context, recs []spend.Record) error {
 		s.flush()
 	}
 	return <-c.done
+}
+
+// reset empties the commit for reuse.
+func (c *commit) reset() {
+	c.frames, c.recs, c.terms, c.reports = c.frames[:0], c.recs[:0], c.terms[:0], c.reports[:0]
+}
+
+// add encodes r into the commit.
+func (c *commit) add(r spend.Record) {
+	start := unixNanos(r.StartTime)
+	at := len(c.frames)
+	c.frames = appendFrame(c.frames, r, start)
+	payload := c.frames[at+frameHead:]
+	h, _, _ := decodeHead(payload)
+	c.recs = append(c.recs, rec{start: start, id: r.CallID, off: uint32(at + frameHead), size: uint32(len(payload))})
+	c.terms = append(c.terms, h.terms)
+	c.reports = append(c.reports, h.report)
 }
 
 // flush writes queued commits, one group at a time, until the queue is empty.
@@ -382,17 +392,22 @@ func (s *Store) write(group []*commit) error {
 	seg.size = base + int64(size)
 	off := uint32(base)
 	for _, c := range group {
-		for i, r := range c.recs {
-			r.seg, r.off = seg.num, off+r.off
-			seg.maxStart = max(seg.maxStart, r.start)
-			if s.idx.add(r, c.terms[i]) {
-				f := parseReport(c.terms[i], c.reports[i])
-				s.tot.add(r.start, &f)
-			}
-		}
+		s.apply(c, seg, off)
 		off += uint32(len(c.frames))
 	}
 	return nil
+}
+
+// apply indexes and counts a commit written at off in seg. Caller holds mu.
+func (s *Store) apply(c *commit, seg *segment, off uint32) {
+	for i, r := range c.recs {
+		r.seg, r.off = seg.num, off+r.off
+		seg.maxStart = max(seg.maxStart, r.start)
+		if s.idx.add(r, c.terms[i]) {
+			f := parseReport(c.terms[i], c.reports[i])
+			s.tot.add(r.start, &f)
+		}
+	}
 }
 
 // active returns the segment to append n bytes to, starting a new one when
