@@ -26,6 +26,7 @@ package embedded
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,12 +75,16 @@ type Store struct {
 	// truncated is how many bytes of a cut last frame Open removed.
 	truncated int64
 
-	wmu      sync.Mutex // guards the commit queue
+	wmu      sync.Mutex // guards the commit queue and free
 	queue    []*commit
 	flushing bool
 	inflight map[string]struct{}
 	closed   bool
 	writers  sync.WaitGroup
+	free     []*commit // commits done with, their buffers kept for reuse
+	// group is the buffer a group of several commits is written from; only
+	// the one flushing goroutine uses it.
+	group []byte
 
 	kvVersion uint64 // version of the last snapshot written (loop only)
 	stop      chan struct{}
@@ -87,14 +92,22 @@ type Store struct {
 	once      sync.Once
 }
 
-// commit is one PutSpend's records, encoded, waiting for the group write.
+// commit is one PutSpend's records, encoded as frames (segment.go),
+// waiting for the group write. Commits are reused: their buffers, grown to
+// a batch's size once, are encoded into again.
 type commit struct {
-	frames  []byte
-	recs    []rec // off relative to frames until written
-	terms   [][][]byte
-	reports [][]byte // each record's report fields (facts.go)
-	done    chan error
+	frames []byte
+	ids    []string // call ids, for the in-flight set
+	keep   []int32  // scratch: which of the call's records are written
+	done   chan error
 }
+
+// Commit buffers larger than this are not kept for reuse (a batch of the
+// gateway's recorder is at most about 1 MiB), nor more than maxFree commits.
+const (
+	maxFreeBytes = 4 << 20
+	maxFree      = 4
+)
 
 var (
 	_ router.Store         = (*Store)(nil)
@@ -151,6 +164,7 @@ func (s *Store) load() error {
 	if err != nil {
 		return err
 	}
+	s.idx.grow(estimateRecords(s.dir, nums))
 	cutoff := int64(-1 << 63)
 	if s.o.Retention > 0 {
 		cutoff = s.o.Now().Add(-s.o.Retention).UnixNano()
@@ -161,9 +175,9 @@ func (s *Store) load() error {
 			return err
 		}
 		s.segs = append(s.segs, seg)
-		valid, err := scanSegment(seg.f, func(r scanned) {
+		valid, err := scanSegment(seg.f, func(r *scanned) {
 			seg.maxStart = max(seg.maxStart, r.start)
-			if r.start >= cutoff && s.idx.add(rec{start: r.start, id: r.id, seg: num, off: r.off, size: r.size}, r.terms) {
+			if r.start >= cutoff && s.idx.add(rec{start: r.start, seg: num, off: r.off, size: r.size}, r.id, r.terms.all()) {
 				s.count(r)
 			}
 		})
@@ -183,6 +197,21 @@ func (s *Store) load() error {
 	// Cloud Run instance (a fresh file system each time) would otherwise
 	// wait for on every cold start.
 	return nil
+}
+
+// frameEstimate is about the size of a gateway's frame (head, terms, report
+// fields and JSON), to size the index before reading the log.
+const frameEstimate = 700
+
+// estimateRecords guesses how many records the segments hold from their sizes.
+func estimateRecords(dir string, nums []uint32) int {
+	var size int64
+	for _, num := range nums {
+		if fi, err := os.Stat(filepath.Join(dir, segName(num))); err == nil {
+			size += fi.Size()
+		}
+	}
+	return int(min(size/frameEstimate, 1<<30))
 }
 
 // truncateTail cuts the newest segment back to its last whole frame: what a
@@ -280,56 +309,90 @@ func (s *Store) sync() error {
 // PutSpend implements spend.Store: the records are durable when it returns;
 // a call id already stored is left as it is.
 func (s *Store) PutSpend(_ context.Context, recs []spend.Record) error {
-	recs = spend.Dedupe(recs)
-	if len(recs) == 0 {
-		return nil
-	}
-	c := &commit{done: make(chan error, 1)}
 	s.wmu.Lock()
 	if s.closed {
 		s.wmu.Unlock()
 		return ErrClosed
 	}
-	s.mu.RLock()
-	for _, r := range recs {
-		if _, busy := s.inflight[r.CallID]; busy || s.idx.has(r.CallID) {
-			continue
-		}
-		s.inflight[r.CallID] = struct{}{}
-		c.add(r)
-	}
-	s.mu.RUnlock()
-	if len(c.recs) == 0 {
+	c := s.claim(recs)
+	if len(c.ids) == 0 {
+		s.release(c)
 		s.wmu.Unlock()
 		return nil
 	}
+	s.writers.Add(1) // before unlocking: Close waits for this call
+	s.wmu.Unlock()
+	defer s.writers.Done()
+	c.encode(recs)
+	s.wmu.Lock()
 	s.queue = append(s.queue, c)
 	lead := !s.flushing
 	s.flushing = true
-	s.writers.Add(1)
 	s.wmu.Unlock()
-	defer s.writers.Done()
 	if lead {
 		s.flush()
 	}
-	return <-c.done
+	err := <-c.done
+	s.wmu.Lock()
+	s.release(c)
+	s.wmu.Unlock()
+	return err
 }
 
-// reset empties the commit for reuse.
-func (c *commit) reset() {
-	c.frames, c.recs, c.terms, c.reports = c.frames[:0], c.recs[:0], c.terms[:0], c.reports[:0]
+// claim takes a commit and puts into it the call ids of recs to write: not
+// empty, not stored, not being written by another call, and of two records
+// with one call id the last (spend.Dedupe's rule, without its copy of the
+// batch). recs are walked backwards for that: c.keep lists the kept ones
+// last first. Caller holds wmu.
+func (s *Store) claim(recs []spend.Record) *commit {
+	var c *commit
+	if n := len(s.free); n > 0 {
+		c, s.free = s.free[n-1], s.free[:n-1]
+	} else {
+		c = &commit{done: make(chan error, 1)}
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for i := len(recs) - 1; i >= 0; i-- {
+		id := recs[i].CallID
+		if id == "" {
+			continue
+		}
+		if _, busy := s.inflight[id]; busy || s.idx.has(id) {
+			continue // a later record of this call id, or stored, or being stored
+		}
+		s.inflight[id] = struct{}{}
+		c.ids = append(c.ids, id)
+		c.keep = append(c.keep, int32(i))
+	}
+	return c
 }
 
-// add encodes r into the commit.
-func (c *commit) add(r spend.Record) {
-	start := unixNanos(r.StartTime)
-	at := len(c.frames)
-	c.frames = appendFrame(c.frames, r, start)
-	payload := c.frames[at+frameHead:]
-	h, _, _ := decodeHead(payload)
-	c.recs = append(c.recs, rec{start: start, id: r.CallID, off: uint32(at + frameHead), size: uint32(len(payload))})
-	c.terms = append(c.terms, h.terms)
-	c.reports = append(c.reports, h.report)
+// encode appends the frames of the records claim kept, in their order.
+func (c *commit) encode(recs []spend.Record) {
+	for k := len(c.keep) - 1; k >= 0; k-- {
+		r := &recs[c.keep[k]]
+		c.frames = appendFrame(c.frames, r, unixNanos(r.StartTime))
+	}
+}
+
+// finished forgets the call ids of written (or failed) commits as in flight.
+// Caller holds wmu.
+func (s *Store) finished(group []*commit) {
+	for _, c := range group {
+		for _, id := range c.ids {
+			delete(s.inflight, id)
+		}
+	}
+}
+
+// release empties c and keeps it for reuse. Caller holds wmu.
+func (s *Store) release(c *commit) {
+	clear(c.ids) // no reference to the caller's strings
+	c.frames, c.ids, c.keep = c.frames[:0], c.ids[:0], c.keep[:0]
+	if cap(c.frames) <= maxFreeBytes && len(s.free) < maxFree {
+		s.free = append(s.free, c)
+	}
 }
 
 // flush writes queued commits, one group at a time, until the queue is empty.
@@ -346,14 +409,10 @@ func (s *Store) flush() {
 		s.wmu.Unlock()
 		err := s.write(group)
 		s.wmu.Lock()
-		for _, c := range group {
-			for _, r := range c.recs {
-				delete(s.inflight, r.id)
-			}
-		}
+		s.finished(group)
 		s.wmu.Unlock()
 		for _, c := range group {
-			c.done <- err
+			c.done <- err // c is its caller's again
 		}
 	}
 }
@@ -372,9 +431,13 @@ func (s *Store) write(group []*commit) error {
 	}
 	buf := group[0].frames
 	if len(group) > 1 {
-		buf = make([]byte, 0, size)
+		s.group = s.group[:0]
 		for _, c := range group {
-			buf = append(buf, c.frames...)
+			s.group = append(s.group, c.frames...)
+		}
+		buf = s.group
+		if cap(s.group) > maxFreeBytes {
+			s.group = nil
 		}
 	}
 	base := seg.size
@@ -398,15 +461,21 @@ func (s *Store) write(group []*commit) error {
 	return nil
 }
 
-// apply indexes and counts a commit written at off in seg. Caller holds mu.
+// apply indexes and counts the frames of a commit written at off in seg,
+// decoding them again from its buffer (which allocates nothing) rather than
+// keeping what encoding them knew. Caller holds mu.
 func (s *Store) apply(c *commit, seg *segment, off uint32) {
-	for i, r := range c.recs {
-		r.seg, r.off = seg.num, off+r.off
+	var h scanned
+	for p := c.frames; len(p) > 0; {
+		n := binary.BigEndian.Uint32(p)
+		payload := p[frameHead : frameHead+n]
+		decodeHead(payload, &h) // it encoded them: they decode
+		r := rec{start: h.start, seg: seg.num, off: off + frameHead, size: n}
 		seg.maxStart = max(seg.maxStart, r.start)
-		if s.idx.add(r, c.terms[i]) {
-			f := parseReport(c.terms[i], c.reports[i])
-			s.tot.add(r.start, &f)
+		if s.idx.add(r, h.id, h.terms.all()) {
+			s.count(&h)
 		}
+		p, off = p[frameHead+n:], off+frameHead+n
 	}
 }
 
@@ -451,15 +520,14 @@ func (s *Store) QuerySpend(_ context.Context, q spend.Query) (spend.Page, error)
 	lo, hi := q.Bounds()
 	low, high := parseBound(lo), parseBound(hi)
 	if q.RequestID != "" {
-		i, ok := s.idx.ids[q.RequestID]
+		i, ok := s.idx.find(q.RequestID)
 		if !ok {
 			return page, nil
 		}
-		r := &s.idx.recs[i]
-		if (low.set && !low.atOrAfter(r)) || (high.set && high.atOrAfter(r)) {
+		if (low.set && !s.idx.atOrAfter(low, i)) || (high.set && s.idx.atOrAfter(high, i)) {
 			return page, nil
 		}
-		rec, err := s.read(r, &buf)
+		rec, err := s.read(i, &buf)
 		if err != nil {
 			return page, err
 		}
@@ -474,7 +542,7 @@ func (s *Store) QuerySpend(_ context.Context, q spend.Query) (spend.Page, error)
 	}
 	from, to := s.idx.span(l, low, high)
 	for k := to - 1; k >= from; k-- {
-		rec, err := s.read(&s.idx.recs[l[k]], &buf)
+		rec, err := s.read(l[k], &buf)
 		if err != nil {
 			return spend.Page{}, err
 		}
@@ -490,25 +558,26 @@ func (s *Store) QuerySpend(_ context.Context, q spend.Query) (spend.Page, error)
 	return page, nil
 }
 
-// read loads one record from its segment. Caller holds mu (read).
-func (s *Store) read(r *rec, buf *[]byte) (spend.Record, error) {
-	p, err := s.payload(r, buf)
+// read loads the record at position i from its segment. Caller holds mu (read).
+func (s *Store) read(i int32, buf *[]byte) (spend.Record, error) {
+	p, err := s.payload(i, buf)
 	if err != nil {
 		return spend.Record{}, err
 	}
-	_, js, ok := decodeHead(p)
+	var h scanned
 	var out spend.Record
-	if !ok {
-		return out, fmt.Errorf("embedded store: record %s: bad frame", r.id)
+	if !decodeHead(p, &h) {
+		return out, fmt.Errorf("embedded store: record %s: bad frame", s.idx.id(i))
 	}
-	if err := json.Unmarshal(js, &out); err != nil {
-		return out, fmt.Errorf("embedded store: record %s: %w", r.id, err)
+	if err := json.Unmarshal(h.json, &out); err != nil {
+		return out, fmt.Errorf("embedded store: record %s: %w", s.idx.id(i), err)
 	}
 	return out, nil
 }
 
-// payload reads one record's payload into buf. Caller holds mu.
-func (s *Store) payload(r *rec, buf *[]byte) ([]byte, error) {
+// payload reads the payload of the record at position i into buf. Caller holds mu.
+func (s *Store) payload(i int32, buf *[]byte) ([]byte, error) {
+	r := &s.idx.recs[i]
 	var seg *segment
 	for i := len(s.segs) - 1; i >= 0; i-- {
 		if s.segs[i].num == r.seg {
@@ -517,14 +586,14 @@ func (s *Store) payload(r *rec, buf *[]byte) ([]byte, error) {
 		}
 	}
 	if seg == nil {
-		return nil, fmt.Errorf("embedded store: record %s: segment %d is gone", r.id, r.seg)
+		return nil, fmt.Errorf("embedded store: record %s: segment %d is gone", s.idx.id(i), r.seg)
 	}
 	if cap(*buf) < int(r.size) {
 		*buf = make([]byte, r.size)
 	}
 	p := (*buf)[:r.size]
 	if _, err := seg.f.ReadAt(p, int64(r.off)); err != nil {
-		return nil, fmt.Errorf("embedded store: record %s: %w", r.id, err)
+		return nil, fmt.Errorf("embedded store: record %s: %w", s.idx.id(i), err)
 	}
 	return p, nil
 }

@@ -116,7 +116,7 @@ func TestCutTailRepaired(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	recs := []spend.Record{{CallID: "a", StartTime: now, ModelGroup: "g"}, {CallID: "b", StartTime: now.Add(time.Second), ModelGroup: "g"}}
-	extra := appendFrame(nil, spend.Record{CallID: "c", StartTime: now, ModelGroup: "g"}, now.UnixNano())
+	extra := appendFrame(nil, &spend.Record{CallID: "c", StartTime: now, ModelGroup: "g"}, now.UnixNano())
 	badCRC := append([]byte(nil), extra...)
 	badCRC[len(badCRC)-2] ^= 0xff
 	for name, tail := range map[string][]byte{"half frame": extra[:len(extra)/2], "bad crc": badCRC, "short header": extra[:5]} {

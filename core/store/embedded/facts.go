@@ -48,7 +48,7 @@ type fact struct {
 }
 
 // appendReport appends r's report fields.
-func appendReport(dst []byte, r spend.Record) []byte {
+func appendReport(dst []byte, r *spend.Record) []byte {
 	flags := byte(fromKeyTerm) // the key's term is its JSON form
 	if utf8.ValidString(r.UserID) {
 		flags |= fromUserTerm

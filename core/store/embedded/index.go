@@ -1,25 +1,25 @@
 package embedded
 
 import (
+	"bytes"
+	"hash/maphash"
+	"slices"
 	"sort"
 	"strconv"
 
 	"github.com/claude-gateway/claude-gateway/core/spend"
 )
 
-// rec is where one spend record lives in the log, and its sort key
-// (StartTime, call id): the same order as spend.SortKey's strings.
+// rec is where one spend record lives in the log, and the first part of its
+// sort key (StartTime; the call id, in index.idBytes, breaks ties): the
+// same order as spend.SortKey's strings. It holds no pointer, so the
+// garbage collector never scans the index, whatever its size.
 type rec struct {
 	start int64
-	id    string
 	seg   uint32
 	off   uint32
 	size  uint32
-}
-
-// less orders recs as their spend.SortKey strings order.
-func less(a, b *rec) bool {
-	return a.start < b.start || (a.start == b.start && a.id < b.id)
+	idAt  uint32 // where its call id starts in index.idBytes
 }
 
 // bound is a sort-key bound from spend.Query.Bounds: a TimeKey (id "") or a
@@ -45,61 +45,131 @@ func parseBound(s string) bound {
 	return b
 }
 
-// atOrAfter reports whether r's sort key is >= b.
-func (b bound) atOrAfter(r *rec) bool {
-	return r.start > b.start || (r.start == b.start && r.id >= b.id)
-}
-
 // index is the in-memory index of the log, rebuilt by reading every
 // segment at Open: records in arrival order, and lists of their positions
 // in sort-key order (all of them, and per term) that a query walks backwards
 // from its upper bound, so the newest page costs a binary search and a page
 // of reads whatever the log's size.
+//
+// Call ids are kept back to back in one byte slice and found by their hash
+// (ids), so the index is a few slices of numbers: about 100 bytes a record,
+// none of them pointers. An id whose hash an earlier one already has goes to
+// clash instead (with 64-bit hashes, almost certainly never).
 type index struct {
-	recs   []rec
-	byTime []int32
-	post   map[string][]int32 // term (see terms) -> positions, sort-key order
-	ids    map[string]int32
+	recs    []rec
+	idBytes []byte // call ids of recs, back to back, in recs order
+	byTime  []int32
+	post    map[string]int32 // term (see terms) -> its list in lists
+	lists   [][]int32        // positions, sort-key order
+	ids     map[uint64]int32 // maphash of a call id -> position
+	clash   map[string]int32
+	seed    maphash.Seed
 }
 
 func newIndex() index {
-	return index{post: map[string][]int32{}, ids: map[string]int32{}}
+	return index{post: map[string]int32{}, ids: map[uint64]int32{}, seed: maphash.MakeSeed()}
+}
+
+// grow makes room for about n more records (Open's estimate from the
+// segments' sizes), so rebuilding the index does not copy it as it grows.
+func (x *index) grow(n int) {
+	x.recs = slices.Grow(x.recs, n)
+	x.byTime = slices.Grow(x.byTime, n)
+	x.idBytes = slices.Grow(x.idBytes, 36*n) // a UUID call id
+	if len(x.ids) == 0 {
+		x.ids = make(map[uint64]int32, n)
+	}
+}
+
+// id is the call id of the record at position i.
+func (x *index) id(i int32) []byte {
+	end := len(x.idBytes)
+	if int(i)+1 < len(x.recs) {
+		end = int(x.recs[i+1].idAt)
+	}
+	return x.idBytes[x.recs[i].idAt:end]
+}
+
+// less orders positions as their records' spend.SortKey strings order.
+func (x *index) less(i, j int32) bool {
+	a, b := &x.recs[i], &x.recs[j]
+	return a.start < b.start || (a.start == b.start && bytes.Compare(x.id(i), x.id(j)) < 0)
+}
+
+// atOrAfter reports whether the sort key of the record at i is >= b.
+func (x *index) atOrAfter(b bound, i int32) bool {
+	r := &x.recs[i]
+	return r.start > b.start || (r.start == b.start && string(x.id(i)) >= b.id)
+}
+
+// find returns the position of the record with this call id.
+func (x *index) find(id string) (int32, bool) {
+	if i, ok := x.ids[maphash.String(x.seed, id)]; ok && string(x.id(i)) == id {
+		return i, true
+	}
+	i, ok := x.clash[id]
+	return i, ok
 }
 
 // has reports whether a record with this call id is indexed.
-func (x *index) has(id string) bool { _, ok := x.ids[id]; return ok }
+func (x *index) has(id string) bool { _, ok := x.find(id); return ok }
 
-// add indexes r under its terms; a call id already indexed is ignored
-// (the first copy in the log wins, as PutSpend leaves a stored record as it
-// is) and add returns false.
-func (x *index) add(r rec, terms [][]byte) bool {
-	if _, dup := x.ids[r.id]; dup {
+// hasBytes is has for an id in a buffer (a string conversion of an id
+// longer than 32 bytes would allocate).
+func (x *index) hasBytes(id []byte) bool {
+	if i, ok := x.ids[maphash.Bytes(x.seed, id)]; ok && bytes.Equal(x.id(i), id) {
+		return true
+	}
+	_, ok := x.clash[string(id)] // no allocation for the lookup
+	return ok
+}
+
+// add indexes r, whose call id is id, under its terms; a call id already
+// indexed is ignored (the first copy in the log wins, as PutSpend leaves a
+// stored record as it is) and add returns false.
+func (x *index) add(r rec, id []byte, terms [][]byte) bool {
+	if x.hasBytes(id) {
 		return false
 	}
 	i := int32(len(x.recs))
+	r.idAt = uint32(len(x.idBytes))
+	x.idBytes = append(x.idBytes, id...)
 	x.recs = append(x.recs, r)
-	x.ids[r.id] = i
+	x.setID(id, i)
 	x.byTime = x.insert(x.byTime, i)
 	for _, t := range terms {
-		l := x.post[string(t)] // no allocation for the lookup
-		if l == nil {
-			x.post[string(t)] = x.insert(nil, i)
-			continue
+		j, ok := x.post[string(t)] // no allocation for the lookup
+		if !ok {
+			j = int32(len(x.lists))
+			x.post[string(t)] = j
+			x.lists = append(x.lists, nil)
 		}
-		x.post[string(t)] = x.insert(l, i)
+		x.lists[j] = x.insert(x.lists[j], i)
 	}
 	return true
+}
+
+// setID maps id to position i (id is not indexed yet).
+func (x *index) setID(id []byte, i int32) {
+	h := maphash.Bytes(x.seed, id)
+	if _, taken := x.ids[h]; !taken {
+		x.ids[h] = i
+		return
+	}
+	if x.clash == nil {
+		x.clash = map[string]int32{}
+	}
+	x.clash[string(id)] = i
 }
 
 // insert puts i into l in sort-key order. Records arrive nearly in order,
 // so the place is almost always at or near the end.
 func (x *index) insert(l []int32, i int32) []int32 {
-	r := &x.recs[i]
 	n := len(l)
-	if n == 0 || !less(r, &x.recs[l[n-1]]) {
+	if n == 0 || !x.less(i, l[n-1]) {
 		return append(l, i)
 	}
-	at := sort.Search(n, func(k int) bool { return less(r, &x.recs[l[k]]) })
+	at := sort.Search(n, func(k int) bool { return x.less(i, l[k]) })
 	l = append(l, 0)
 	copy(l[at+1:], l[at:])
 	l[at] = i
@@ -111,12 +181,16 @@ func (x *index) insert(l []int32, i int32) []int32 {
 func (x *index) dropBefore(cutoff int64) int {
 	remap := make([]int32, len(x.recs))
 	kept := x.recs[:0:0]
+	var ids []byte
 	for i, r := range x.recs {
 		if r.start < cutoff {
 			remap[i] = -1
 			continue
 		}
 		remap[i] = int32(len(kept))
+		id := x.id(int32(i))
+		r.idAt = uint32(len(ids))
+		ids = append(ids, id...)
 		kept = append(kept, r)
 	}
 	dropped := len(x.recs) - len(kept)
@@ -132,18 +206,19 @@ func (x *index) dropBefore(cutoff int64) int {
 		}
 		return out
 	}
-	x.recs = kept
+	x.recs, x.idBytes = kept, ids
 	x.byTime = filter(x.byTime)
-	for t, l := range x.post {
-		if l = filter(l); len(l) == 0 {
-			delete(x.post, t)
-		} else {
-			x.post[t] = l
+	post, lists := make(map[string]int32, len(x.post)), make([][]int32, 0, len(x.post))
+	for t, j := range x.post {
+		if l := filter(x.lists[j]); len(l) > 0 {
+			post[t] = int32(len(lists))
+			lists = append(lists, l)
 		}
 	}
-	x.ids = make(map[string]int32, len(kept))
-	for i, r := range kept {
-		x.ids[r.id] = int32(i)
+	x.post, x.lists = post, lists
+	x.ids, x.clash = make(map[uint64]int32, len(kept)), nil
+	for i := range kept {
+		x.setID(x.id(int32(i)), int32(i))
 	}
 	return dropped
 }
@@ -156,8 +231,11 @@ func (x *index) list(q spend.Query) (l []int32, ok bool) {
 		v    string
 	}{{'k', q.KeyHash}, {'u', q.UserID}, {'t', q.TeamID}, {'m', q.Model}} {
 		if t.v != "" {
-			l, ok := x.post[string(t.kind)+t.v]
-			return l, ok
+			j, ok := x.post[string(t.kind)+t.v]
+			if !ok {
+				return nil, false
+			}
+			return x.lists[j], true
 		}
 	}
 	return x.byTime, true
@@ -167,10 +245,10 @@ func (x *index) list(q spend.Query) (l []int32, ok bool) {
 func (x *index) span(l []int32, lo, hi bound) (from, to int) {
 	to = len(l)
 	if hi.set {
-		to = sort.Search(len(l), func(k int) bool { return hi.atOrAfter(&x.recs[l[k]]) })
+		to = sort.Search(len(l), func(k int) bool { return x.atOrAfter(hi, l[k]) })
 	}
 	if lo.set {
-		from = sort.Search(to, func(k int) bool { return lo.atOrAfter(&x.recs[l[k]]) })
+		from = sort.Search(to, func(k int) bool { return x.atOrAfter(lo, l[k]) })
 	}
 	return from, to
 }

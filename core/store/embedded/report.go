@@ -11,10 +11,10 @@ import (
 )
 
 // count adds an indexed record to the totals. Caller holds mu (or is Open).
-func (s *Store) count(h scanned) {
+func (s *Store) count(h *scanned) {
 	var f fact
 	if h.report != nil {
-		f = parseReport(h.terms, h.report)
+		f = parseReport(h.terms.all(), h.report)
 	} else {
 		var r spend.Record
 		if json.Unmarshal(h.json, &r) != nil {
@@ -31,21 +31,17 @@ func (s *Store) recount(from, to int64) error {
 	l := s.idx.byTime
 	a, b := s.idx.span(l, bound{start: from, set: true}, bound{start: to, set: true})
 	var buf []byte
+	var h scanned
 	for k := a; k < b; k++ {
-		r := &s.idx.recs[l[k]]
-		p, err := s.payload(r, &buf)
+		p, err := s.payload(l[k], &buf)
 		if err != nil {
 			return err
 		}
-		h, rest, ok := decodeHead(p)
-		if !ok {
-			return fmt.Errorf("embedded store: record %s: bad frame", r.id)
+		if !decodeHead(p, &h) {
+			return fmt.Errorf("embedded store: record %s: bad frame", s.idx.id(l[k]))
 		}
-		if h.report == nil {
-			h.json = rest
-		}
-		h.start = r.start
-		s.count(h)
+		h.start = s.idx.recs[l[k]].start
+		s.count(&h)
 	}
 	return nil
 }

@@ -217,11 +217,12 @@ func TestTotalsFromVersion1Log(t *testing.T) {
 
 // appendFrameV1 is appendFrame as it was before the report fields.
 func appendFrameV1(dst []byte, r spend.Record, start int64) []byte {
-	f := appendFrame(nil, r, start)
-	h, js, ok := decodeHead(f[frameHead:])
-	if !ok {
+	f := appendFrame(nil, &r, start)
+	var h scanned
+	if !decodeHead(f[frameHead:], &h) {
 		panic("bad frame")
 	}
+	js := h.json
 	payload := f[frameHead : len(f)-len(js)-len(h.report)]
 	payload = append(append([]byte(nil), payload...), js...)
 	payload[0] = payloadV1

@@ -105,17 +105,29 @@ func createSegment(dir string, num uint32) (*segment, error) {
 	return &segment{num: num, path: path, f: f, size: int64(len(segMagic)), maxStart: -1 << 63}, nil
 }
 
-// scanned is one record found while reading a segment.
+// scanned is one record found while reading a segment; its slices alias
+// the payload it was decoded from.
 type scanned struct {
 	start int64
-	id    string
+	id    []byte
 	off   uint32 // of the payload
 	size  uint32
-	terms [][]byte // aliases the read buffer: copy to keep
-	// report is the payload's report fields (v2), json the record (v1
-	// payloads, which have no report fields); both alias the read buffer.
+	terms termList
+	// report is the payload's report fields (nil in a v1 payload, which
+	// has none), json the record as JSON.
 	report, json []byte
 }
+
+// maxTerms bounds a record's terms: terms makes at most five.
+const maxTerms = 8
+
+// termList is a record's terms, held without an allocation.
+type termList struct {
+	n int
+	t [maxTerms][]byte
+}
+
+func (l *termList) all() [][]byte { return l.t[:l.n] }
 
 // errCut is a frame cut short or failing its CRC.
 var errCut = errors.New("cut or corrupt frame")
@@ -123,7 +135,7 @@ var errCut = errors.New("cut or corrupt frame")
 // scanSegment reads every whole frame of the segment at path, calling fn
 // for each. It returns the length of the valid prefix (where a cut frame,
 // if any, starts) and errCut if the file goes on past it.
-func scanSegment(f *os.File, fn func(scanned)) (valid int64, err error) {
+func scanSegment(f *os.File, fn func(*scanned)) (valid int64, err error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return 0, err
 	}
@@ -135,6 +147,7 @@ func scanSegment(f *os.File, fn func(scanned)) (valid int64, err error) {
 	off := int64(len(segMagic))
 	var head [frameHead]byte
 	var payload []byte
+	var rec scanned
 	for {
 		if _, err := io.ReadFull(r, head[:]); err == io.EOF {
 			return off, nil
@@ -155,96 +168,117 @@ func scanSegment(f *os.File, fn func(scanned)) (valid int64, err error) {
 		if crc32.Checksum(payload, crcTable()) != binary.BigEndian.Uint32(head[4:]) {
 			return off, errCut
 		}
-		rec, rest, ok := decodeHead(payload)
-		if !ok {
+		if !decodeHead(payload, &rec) {
 			return off, errCut
 		}
-		if rec.report == nil {
-			rec.json = rest
-		}
 		rec.off, rec.size = uint32(off+frameHead), n
-		fn(rec)
+		fn(&rec)
 		off += frameHead + int64(n)
 	}
 }
 
-// terms are the index entries of a record: 'm' + each model name it is
-// found under, 'k' + its key hash, 'u' + its user, 't' + its team.
-func terms(r spend.Record) []string {
-	var out []string
-	for _, m := range spend.ModelNames(r) {
-		out = append(out, "m"+m)
+// The terms of a record are its index entries: 'm' + each model name it
+// is found under (spend.ModelNames), 'k' + its key hash, 'u' + its user,
+// 't' + its team. A payload holds them as [count u8]{[uvarint len][term]}.
+
+// appendTerms appends r's terms, building no string unless a value is not
+// valid UTF-8.
+func appendTerms(dst []byte, r *spend.Record) []byte {
+	at := len(dst)
+	dst = append(dst, 0)
+	n := byte(0)
+	term := func(kind byte, v string) {
+		dst = binary.AppendUvarint(dst, uint64(1+len(v)))
+		dst = append(append(dst, kind), v...)
+		n++
+	}
+	// Client-supplied names may not be UTF-8; index them as JSON stores
+	// them (spend.ModelNames' rule).
+	mg, rm := validUTF8(r.ModelGroup), validUTF8(r.RequestedModel)
+	switch {
+	case mg == "" && rm == "":
+	case mg == "":
+		term('m', rm)
+	case rm == "" || rm == mg:
+		term('m', mg)
+	default:
+		term('m', mg)
+		term('m', rm)
 	}
 	// The key hash as the record's JSON reads it back, which QuerySpend
 	// matches the query's against.
 	if r.KeyHash != "" {
-		out = append(out, "k"+jsonForm(r.KeyHash))
+		term('k', jsonForm(r.KeyHash))
 	}
 	// Queries carry user and team ids as spend.Query.Normalize leaves them.
-	for _, t := range []struct {
-		kind byte
-		v    string
-	}{{'u', r.UserID}, {'t', r.TeamID}} {
-		if t.v != "" {
-			out = append(out, string(t.kind)+strings.ToValidUTF8(t.v, "\uFFFD"))
-		}
+	if r.UserID != "" {
+		term('u', validUTF8(r.UserID))
 	}
-	return out
+	if r.TeamID != "" {
+		term('t', validUTF8(r.TeamID))
+	}
+	dst[at] = n
+	return dst
 }
 
+func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+
 // appendFrame appends r's frame to dst.
-func appendFrame(dst []byte, r spend.Record, start int64) []byte {
+func appendFrame(dst []byte, r *spend.Record, start int64) []byte {
 	at := len(dst)
 	dst = append(dst, make([]byte, frameHead)...)
 	dst = append(dst, payloadV2)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(start))
 	dst = binary.AppendUvarint(dst, uint64(len(r.CallID)))
 	dst = append(dst, r.CallID...)
-	ts := terms(r)
-	dst = append(dst, byte(len(ts)))
-	for _, t := range ts {
-		dst = binary.AppendUvarint(dst, uint64(len(t)))
-		dst = append(dst, t...)
-	}
+	dst = appendTerms(dst, r)
 	dst = appendReport(dst, r)
-	dst = spend.AppendJSON(dst, r)
+	dst = spend.AppendJSON(dst, *r)
 	payload := dst[at+frameHead:]
 	binary.BigEndian.PutUint32(dst[at:], uint32(len(payload)))
 	binary.BigEndian.PutUint32(dst[at+4:], crc32.Checksum(payload, crcTable()))
 	return dst
 }
 
-// decodeHead reads a payload's index fields and, in a v2 payload, finds its
-// report fields; rest is the record's JSON.
-func decodeHead(p []byte) (s scanned, rest []byte, ok bool) {
+// decodeHead reads a payload's index fields into s and, in a v2 payload,
+// finds its report fields; the rest of a v1 payload is the record's JSON
+// (s.json). Nothing is copied: s aliases p.
+func decodeHead(p []byte, s *scanned) bool {
 	if len(p) < 9 || (p[0] != payloadV1 && p[0] != payloadV2) {
-		return s, nil, false
+		return false
 	}
 	v2 := p[0] == payloadV2
 	s.start = int64(binary.BigEndian.Uint64(p[1:9]))
 	p = p[9:]
 	id, p, ok := uvarintBytes(p)
 	if !ok || len(id) == 0 || len(p) < 1 {
-		return s, nil, false
+		return false
 	}
-	s.id = string(id)
+	s.id = id
 	n := int(p[0])
+	if n > maxTerms {
+		return false
+	}
 	p = p[1:]
-	for range n {
+	s.terms.n = n
+	for k := range n {
 		var t []byte
 		if t, p, ok = uvarintBytes(p); !ok || len(t) == 0 {
-			return s, nil, false
+			return false
 		}
-		s.terms = append(s.terms, t)
+		s.terms.t[k] = t
 	}
-	if v2 {
-		n := reportLen(p)
-		if n <= 0 {
-			return s, nil, false
-		}
-		s.report, p = p[:n:n], p[n:]
+	s.report, s.json = nil, nil
+	if !v2 {
+		s.json = p
+		return true
 	}
-	return s, p, true
+	n = reportLen(p)
+	if n <= 0 {
+		return false
+	}
+	s.report, s.json = p[:n:n], p[n:]
+	return true
 }
 
 func uvarintBytes(p []byte) (b, rest []byte, ok bool) {
