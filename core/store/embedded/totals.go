@@ -35,12 +35,18 @@ type totals struct {
 	slotNums []int64          // ascending
 	minutes  map[int64]*cell  // by start / minuteNanos; cell.tuple unused
 	key      []byte           // scratch for tupleKey
-	last     *slot            // most recently added to (records come in time order)
-	lastNum  int64
+	// The slot, minute and tuple last added to: records come in time
+	// order, and one after the other mostly from the same groupings.
+	last       *slot
+	lastNum    int64
+	lastMinute *cell
+	lastMinNum int64
+	lastTuple  int32
 }
 
 func newTotals() totals {
-	return totals{tupleIDs: map[string]int32{}, slots: map[int64]*slot{}, minutes: map[int64]*cell{}, lastNum: -1}
+	return totals{tupleIDs: map[string]int32{}, slots: map[int64]*slot{}, minutes: map[int64]*cell{},
+		lastNum: -1, lastMinNum: -1, lastTuple: -1}
 }
 
 // sums are a cell's totals, spend.ReportRow's fields without its Group
@@ -122,20 +128,31 @@ func (c *cell) add(f *fact) {
 type slot struct {
 	cells []cell
 	at    map[int32]int32 // tuple -> index in cells, once there are many
+	last  int32           // index in cells of the cell last added to, +1 (0: none)
 }
 
 // slotMapAt is how many cells a slot holds before it indexes them by tuple.
 const slotMapAt = 8
 
 func (s *slot) cell(tuple int32) *cell {
+	if s.last > 0 && s.cells[s.last-1].tuple == tuple {
+		return &s.cells[s.last-1]
+	}
+	c := s.find(tuple)
+	s.last = int32(c) + 1
+	return &s.cells[c]
+}
+
+// find returns the index of tuple's cell, adding it if there is none.
+func (s *slot) find(tuple int32) int {
 	if s.at != nil {
 		if i, ok := s.at[tuple]; ok {
-			return &s.cells[i]
+			return int(i)
 		}
 	} else {
 		for i := range s.cells {
 			if s.cells[i].tuple == tuple {
-				return &s.cells[i]
+				return i
 			}
 		}
 	}
@@ -148,7 +165,7 @@ func (s *slot) cell(tuple int32) *cell {
 	} else if s.at != nil {
 		s.at[tuple] = int32(len(s.cells) - 1)
 	}
-	return &s.cells[len(s.cells)-1]
+	return len(s.cells) - 1
 }
 
 // add counts a record that started at start (unix nanos).
@@ -167,12 +184,15 @@ func (t *totals) add(start int64, f *fact) {
 		t.last, t.lastNum = s, num
 	}
 	s.cell(t.tuple(f)).add(f)
-	m := t.minutes[start/minuteNanos]
-	if m == nil {
-		m = &cell{}
-		t.minutes[start/minuteNanos] = m
+	if mn := start / minuteNanos; mn != t.lastMinNum {
+		m := t.minutes[mn]
+		if m == nil {
+			m = &cell{}
+			t.minutes[mn] = m
+		}
+		t.lastMinute, t.lastMinNum = m, mn
 	}
-	m.add(f)
+	t.lastMinute.add(f)
 }
 
 func (t *totals) insertNum(num int64) {
@@ -189,6 +209,24 @@ func (t *totals) insertNum(num int64) {
 
 // tuple interns f's groupings.
 func (t *totals) tuple(f *fact) int32 {
+	if t.lastTuple >= 0 && t.sameTuple(f, t.lastTuple) {
+		return t.lastTuple
+	}
+	t.lastTuple = t.internTuple(f)
+	return t.lastTuple
+}
+
+func (t *totals) sameTuple(f *fact, tuple int32) bool {
+	tu := &t.tuples[tuple]
+	for i, d := range f.dims {
+		if string(d) != tu[i] { // no allocation for the comparison
+			return false
+		}
+	}
+	return true
+}
+
+func (t *totals) internTuple(f *fact) int32 {
 	t.key = t.key[:0]
 	for _, d := range f.dims {
 		t.key = binary.AppendUvarint(t.key, uint64(len(d)))
@@ -220,7 +258,7 @@ func (t *totals) dropBefore(cutoff int64) (recountTo int64) {
 		delete(t.slots, num)
 	}
 	t.slotNums = append(t.slotNums[:0:0], t.slotNums[i:]...)
-	t.last, t.lastNum = nil, -1
+	t.last, t.lastNum, t.lastMinute, t.lastMinNum = nil, -1, nil, -1
 	end := (last + 1) * slotNanos
 	for m := range t.minutes {
 		if m*minuteNanos < end {
