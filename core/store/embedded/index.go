@@ -115,9 +115,9 @@ func (x *index) find(id string) (int32, bool) {
 func (x *index) has(id string) bool { _, ok := x.find(id); return ok }
 
 // hasBytes is has for an id in a buffer (a string conversion of an id
-// longer than 32 bytes would allocate).
-func (x *index) hasBytes(id []byte) bool {
-	if i, ok := x.ids[maphash.Bytes(x.seed, id)]; ok && bytes.Equal(x.id(i), id) {
+// longer than 32 bytes would allocate); h is its hash.
+func (x *index) hasBytes(id []byte, h uint64) bool {
+	if i, ok := x.ids[h]; ok && bytes.Equal(x.id(i), id) {
 		return true
 	}
 	_, ok := x.clash[string(id)] // no allocation for the lookup
@@ -128,14 +128,15 @@ func (x *index) hasBytes(id []byte) bool {
 // indexed is ignored (the first copy in the log wins, as PutSpend leaves a
 // stored record as it is) and add returns false.
 func (x *index) add(r rec, id []byte, terms [][]byte) bool {
-	if x.hasBytes(id) {
+	h := maphash.Bytes(x.seed, id)
+	if x.hasBytes(id, h) {
 		return false
 	}
 	i := int32(len(x.recs))
 	r.idAt = uint32(len(x.idBytes))
 	x.idBytes = append(x.idBytes, id...)
 	x.recs = append(x.recs, r)
-	x.setID(id, i)
+	x.setID(id, h, i)
 	x.byTime = x.insert(x.byTime, i)
 	for _, t := range terms {
 		j, ok := x.post[string(t)] // no allocation for the lookup
@@ -149,9 +150,8 @@ func (x *index) add(r rec, id []byte, terms [][]byte) bool {
 	return true
 }
 
-// setID maps id to position i (id is not indexed yet).
-func (x *index) setID(id []byte, i int32) {
-	h := maphash.Bytes(x.seed, id)
+// setID maps id, whose hash is h, to position i (id is not indexed yet).
+func (x *index) setID(id []byte, h uint64, i int32) {
 	if _, taken := x.ids[h]; !taken {
 		x.ids[h] = i
 		return
@@ -218,7 +218,8 @@ func (x *index) dropBefore(cutoff int64) int {
 	x.post, x.lists = post, lists
 	x.ids, x.clash = make(map[uint64]int32, len(kept)), nil
 	for i := range kept {
-		x.setID(x.id(int32(i)), int32(i))
+		id := x.id(int32(i))
+		x.setID(id, maphash.Bytes(x.seed, id), int32(i))
 	}
 	return dropped
 }

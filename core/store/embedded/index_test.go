@@ -60,7 +60,7 @@ func TestIndexHashClash(t *testing.T) {
 	}
 	x.add(rec{start: now + 2}, []byte("third"), nil)
 	for _, id := range []string{"first", "second", "third"} {
-		if !x.has(id) || !x.hasBytes([]byte(id)) {
+		if !x.has(id) || !x.hasBytes([]byte(id), maphash.String(x.seed, id)) {
 			t.Errorf("%q not found", id)
 		}
 	}
