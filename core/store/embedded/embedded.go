@@ -16,9 +16,16 @@
 // the log at Open, answers /spend/logs without scanning; in-memory totals
 // (totals.go), updated with the index and rebuilt with it, answer spend
 // reports and charts (spend.Reporter, spend.SeriesReporter) without reading
-// records. A crash mid-write
-// leaves at most a cut frame at the end of the newest segment, which Open
-// truncates; every acknowledged record is there after a restart.
+// records. A crash mid-write leaves at most a cut frame at the end of the
+// newest segment, which Open truncates; every acknowledged record is there
+// after a restart.
+//
+// The write path allocates nothing per record once warm (BenchmarkPutSpend,
+// BenchmarkIndexRecords): a batch is encoded, outside the locks, into a
+// buffer kept from earlier batches; the group is written from it and then
+// indexed and counted by decoding the frames again from it, under one lock
+// per group. The index holds no pointers (about 110 bytes a record), so it
+// costs the garbage collector nothing however large the log grows.
 //
 // The directory is locked: a second process opening it fails instead of
 // sharing it unsafely.
