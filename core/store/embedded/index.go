@@ -2,7 +2,6 @@ package embedded
 
 import (
 	"bytes"
-	"hash/maphash"
 	"slices"
 	"sort"
 	"strconv"
@@ -51,23 +50,20 @@ func parseBound(s string) bound {
 // from its upper bound, so the newest page costs a binary search and a page
 // of reads whatever the log's size.
 //
-// Call ids are kept back to back in one byte slice and found by their hash
-// (ids), so the index is a few slices of numbers: about 100 bytes a record,
-// none of them pointers. An id whose hash an earlier one already has goes to
-// clash instead (with 64-bit hashes, almost certainly never).
+// Call ids are kept back to back in one byte slice and found through an
+// open-addressing table of positions (ids.go), so the index is a few slices
+// of numbers: about 100 bytes a record, none of them pointers.
 type index struct {
 	recs    []rec
 	idBytes []byte // call ids of recs, back to back, in recs order
 	byTime  []int32
 	post    map[string]int32 // term (see terms) -> its list in lists
 	lists   [][]int32        // positions, sort-key order
-	ids     map[uint64]int32 // maphash of a call id -> position
-	clash   map[string]int32
-	seed    maphash.Seed
+	ids     idTable
 }
 
 func newIndex() index {
-	return index{post: map[string]int32{}, ids: map[uint64]int32{}, seed: maphash.MakeSeed()}
+	return index{post: map[string]int32{}, ids: newIDTable()}
 }
 
 // grow makes room for about n more records (Open's estimate from the
@@ -76,9 +72,7 @@ func (x *index) grow(n int) {
 	x.recs = slices.Grow(x.recs, n)
 	x.byTime = slices.Grow(x.byTime, n)
 	x.idBytes = slices.Grow(x.idBytes, 36*n) // a UUID call id
-	if len(x.ids) == 0 {
-		x.ids = make(map[uint64]int32, n)
-	}
+	x.ids.reserve(x, len(x.recs)+n)
 }
 
 // id is the call id of the record at position i.
@@ -104,39 +98,25 @@ func (x *index) atOrAfter(b bound, i int32) bool {
 
 // find returns the position of the record with this call id.
 func (x *index) find(id string) (int32, bool) {
-	if i, ok := x.ids[maphash.String(x.seed, id)]; ok && string(x.id(i)) == id {
-		return i, true
-	}
-	i, ok := x.clash[id]
-	return i, ok
+	return x.ids.findString(x, id, x.ids.hashString(id))
 }
 
 // has reports whether a record with this call id is indexed.
 func (x *index) has(id string) bool { _, ok := x.find(id); return ok }
 
-// hasBytes is has for an id in a buffer (a string conversion of an id
-// longer than 32 bytes would allocate); h is its hash.
-func (x *index) hasBytes(id []byte, h uint64) bool {
-	if i, ok := x.ids[h]; ok && bytes.Equal(x.id(i), id) {
-		return true
-	}
-	_, ok := x.clash[string(id)] // no allocation for the lookup
-	return ok
-}
-
 // add indexes r, whose call id is id, under its terms; a call id already
 // indexed is ignored (the first copy in the log wins, as PutSpend leaves a
 // stored record as it is) and add returns false.
 func (x *index) add(r rec, id []byte, terms [][]byte) bool {
-	h := maphash.Bytes(x.seed, id)
-	if x.hasBytes(id, h) {
+	h := x.ids.hash(id)
+	if _, dup := x.ids.find(x, id, h); dup {
 		return false
 	}
 	i := int32(len(x.recs))
 	r.idAt = uint32(len(x.idBytes))
 	x.idBytes = append(x.idBytes, id...)
 	x.recs = append(x.recs, r)
-	x.setID(id, h, i)
+	x.ids.insert(x, h, i)
 	x.byTime = x.insert(x.byTime, i)
 	for _, t := range terms {
 		j, ok := x.post[string(t)] // no allocation for the lookup
@@ -148,18 +128,6 @@ func (x *index) add(r rec, id []byte, terms [][]byte) bool {
 		x.lists[j] = x.insert(x.lists[j], i)
 	}
 	return true
-}
-
-// setID maps id, whose hash is h, to position i (id is not indexed yet).
-func (x *index) setID(id []byte, h uint64, i int32) {
-	if _, taken := x.ids[h]; !taken {
-		x.ids[h] = i
-		return
-	}
-	if x.clash == nil {
-		x.clash = map[string]int32{}
-	}
-	x.clash[string(id)] = i
 }
 
 // insert puts i into l in sort-key order. Records arrive nearly in order,
@@ -216,11 +184,7 @@ func (x *index) dropBefore(cutoff int64) int {
 		}
 	}
 	x.post, x.lists = post, lists
-	x.ids, x.clash = make(map[uint64]int32, len(kept)), nil
-	for i := range kept {
-		id := x.id(int32(i))
-		x.setID(id, maphash.Bytes(x.seed, id), int32(i))
-	}
+	x.ids.rebuild(x, len(kept))
 	return dropped
 }
 

@@ -1,7 +1,7 @@
 package embedded
 
 import (
-	"hash/maphash"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -44,35 +44,51 @@ func TestTermsAsSpendNamesThem(t *testing.T) {
 	}
 }
 
-// TestIndexHashClash: two call ids with one hash are both found (the
-// second through the clash map), before and after dropBefore renumbers.
-func TestIndexHashClash(t *testing.T) {
+// TestIDTable: call ids added as bytes are found as strings and as bytes,
+// through the table's growth and dropBefore's renumbering, and two ids with
+// one hash are told apart.
+func TestIDTable(t *testing.T) {
 	x := newIndex()
 	now := time.Now().UnixNano()
-	x.add(rec{start: now}, []byte("first"), nil)
-	// Make "second" hash as "first" does: its slot is taken by another id.
-	x.ids[maphash.String(x.seed, "second")] = 0
-	if x.has("second") {
-		t.Fatal(`"second" found before it is added`)
-	}
-	if !x.add(rec{start: now + 1}, []byte("second"), nil) || len(x.clash) != 1 {
-		t.Fatalf("second id not added to the clash map: %v", x.clash)
-	}
-	x.add(rec{start: now + 2}, []byte("third"), nil)
-	for _, id := range []string{"first", "second", "third"} {
-		if !x.has(id) || !x.hasBytes([]byte(id), maphash.String(x.seed, id)) {
-			t.Errorf("%q not found", id)
+	const n = 5000
+	for i := range n {
+		if !x.add(rec{start: now + int64(i)}, fmt.Appendf(nil, "call-%d", i), nil) {
+			t.Fatalf("call-%d not added", i)
 		}
 	}
-	if x.add(rec{start: now + 3}, []byte("second"), nil) {
-		t.Error(`"second" added twice`)
+	if x.add(rec{start: now}, []byte("call-7"), nil) {
+		t.Fatal("call-7 added twice")
 	}
-	if n := x.dropBefore(now + 1); n != 1 {
-		t.Fatalf("dropped %d, want 1", n)
-	}
-	for id, want := range map[string]bool{"first": false, "second": true, "third": true} {
-		if i, ok := x.find(id); ok != want || (ok && string(x.id(i)) != id) {
-			t.Errorf("after dropBefore: find(%q) = %d, %v", id, i, ok)
+	check := func(what string, from int) {
+		t.Helper()
+		for i := range n {
+			id := fmt.Sprintf("call-%d", i)
+			pos, ok := x.find(id)
+			bpos, bok := x.ids.find(&x, []byte(id), x.ids.hash([]byte(id)))
+			if ok != (i >= from) || bok != ok || pos != bpos || (ok && string(x.id(pos)) != id) {
+				t.Fatalf("%s: find(%q) = %d, %v; as bytes %d, %v", what, id, pos, ok, bpos, bok)
+			}
 		}
+	}
+	check("after adds", 0)
+	if got := x.dropBefore(now + 1000); got != 1000 {
+		t.Fatalf("dropped %d, want 1000", got)
+	}
+	check("after dropBefore", 1000)
+
+	// Equal hashes: two ids put under one hash are both found, a third is not.
+	y := newIndex()
+	for i, id := range []string{"a", "b"} {
+		y.idBytes = append(y.idBytes, id...)
+		y.recs = append(y.recs, rec{idAt: uint32(i)})
+		y.ids.insert(&y, 42, int32(i))
+	}
+	for want, id := range []string{"a", "b"} {
+		if pos, ok := y.ids.findString(&y, id, 42); !ok || pos != int32(want) {
+			t.Errorf("find(%q) under a shared hash = %d, %v", id, pos, ok)
+		}
+	}
+	if _, ok := y.ids.findString(&y, "c", 42); ok {
+		t.Error(`"c" found under the others' hash`)
 	}
 }
