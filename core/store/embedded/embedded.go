@@ -24,7 +24,7 @@
 // BenchmarkIndexRecords): a batch is encoded, outside the locks, into a
 // buffer kept from earlier batches; the group is written from it and then
 // indexed and counted by decoding the frames again from it, under one lock
-// per group. The index holds no pointers (about 110 bytes a record), so it
+// per group. The index holds no pointers (about 120 bytes a record), so it
 // costs the garbage collector nothing however large the log grows.
 //
 // The directory is locked: a second process opening it fails instead of

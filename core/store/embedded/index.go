@@ -18,7 +18,7 @@ type rec struct {
 	seg   uint32
 	off   uint32
 	size  uint32
-	idAt  uint32 // where its call id starts in index.idBytes
+	idAt  uint64 // where its call id starts in index.idBytes (4 GiB is only 120M UUIDs)
 }
 
 // bound is a sort-key bound from spend.Query.Bounds: a TimeKey (id "") or a
@@ -52,7 +52,7 @@ func parseBound(s string) bound {
 //
 // Call ids are kept back to back in one byte slice and found through an
 // open-addressing table of positions (ids.go), so the index is a few slices
-// of numbers: about 100 bytes a record, none of them pointers.
+// of numbers, none of them pointers (about 120 bytes a record).
 type index struct {
 	recs    []rec
 	idBytes []byte // call ids of recs, back to back, in recs order
@@ -113,7 +113,7 @@ func (x *index) add(r rec, id []byte, terms [][]byte) bool {
 		return false
 	}
 	i := int32(len(x.recs))
-	r.idAt = uint32(len(x.idBytes))
+	r.idAt = uint64(len(x.idBytes))
 	x.idBytes = append(x.idBytes, id...)
 	x.recs = append(x.recs, r)
 	x.ids.insert(x, h, i)
@@ -157,7 +157,7 @@ func (x *index) dropBefore(cutoff int64) int {
 		}
 		remap[i] = int32(len(kept))
 		id := x.id(int32(i))
-		r.idAt = uint32(len(ids))
+		r.idAt = uint64(len(ids))
 		ids = append(ids, id...)
 		kept = append(kept, r)
 	}

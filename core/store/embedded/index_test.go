@@ -80,7 +80,7 @@ func TestIDTable(t *testing.T) {
 	y := newIndex()
 	for i, id := range []string{"a", "b"} {
 		y.idBytes = append(y.idBytes, id...)
-		y.recs = append(y.recs, rec{idAt: uint32(i)})
+		y.recs = append(y.recs, rec{idAt: uint64(i)})
 		y.ids.insert(&y, 42, int32(i))
 	}
 	for want, id := range []string{"a", "b"} {
