@@ -35,7 +35,7 @@ var keyHashes = func() []string {
 // allocs/op are per record): PutSpend in the batches the gateway's recorder
 // sends (up to 1000 records, one fsync each; 1 is a quiet gateway's batch).
 // Records are made with the timer stopped. The fsync makes ns/op depend on
-// the disk; B/op and allocs/op do not.
+// the disk; cpu-ns/op (see benchWrites), B/op and allocs/op do not.
 func BenchmarkPutSpend(b *testing.B) {
 	for _, batch := range []int{1000, 100, 1} {
 		b.Run(fmt.Sprint("batch=", batch), func(b *testing.B) {
@@ -80,9 +80,12 @@ func BenchmarkIndexRecords(b *testing.B) {
 }
 
 // benchWrites calls put with batches of n fresh records, b.N records in all.
+// Besides ns/op it reports cpu-ns/op, the process's CPU time per record
+// (the fsync's wait is not in it, nor other processes' load).
 func benchWrites(b *testing.B, n int, put func([]spend.Record)) {
 	base := time.Now().Add(-time.Hour)
 	recs := make([]spend.Record, 0, n)
+	var cpu time.Duration
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; {
@@ -91,7 +94,12 @@ func benchWrites(b *testing.B, n int, put func([]spend.Record)) {
 		for ; len(recs) < n && i < b.N; i++ {
 			recs = append(recs, gatewayRecord(base, i))
 		}
+		c0 := cpuTime()
 		b.StartTimer()
 		put(recs)
+		b.StopTimer()
+		cpu += cpuTime() - c0
+		b.StartTimer()
 	}
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
