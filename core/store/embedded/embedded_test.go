@@ -318,3 +318,57 @@ func TestFirstSegmentAtFirstWrite(t *testing.T) {
 		t.Fatalf("after reopen: %+v, %v", p, err)
 	}
 }
+
+// TestPutSpendKeepsLastOfACallID: of two records with one call id in a
+// batch the last is stored (spend.Dedupe's rule), once; a record without a
+// call id is not; and a smaller batch after a larger one (encoded into the
+// larger one's kept buffer) reads back as written, after a reopen too.
+func TestPutSpendKeepsLastOfACallID(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Unix(1_800_000_000, 0).UTC()
+	big := make([]spend.Record, 50)
+	for i := range big {
+		big[i] = spend.Record{CallID: fmt.Sprint("big-", i), StartTime: at.Add(time.Duration(i) * time.Second), ModelGroup: strings.Repeat("g", 100)}
+	}
+	small := []spend.Record{
+		{CallID: "c", StartTime: at.Add(time.Hour), ModelGroup: "first", InputTokens: 1},
+		{StartTime: at.Add(time.Hour), ModelGroup: "no call id"},
+		{CallID: "d", StartTime: at.Add(time.Hour + time.Second), ModelGroup: "only"},
+		{CallID: "c", StartTime: at.Add(time.Hour + 2*time.Second), ModelGroup: "last", InputTokens: 2},
+	}
+	for _, batch := range [][]spend.Record{big, small} {
+		if err := s.PutSpend(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(what string, s *Store) {
+		t.Helper()
+		p, err := s.QuerySpend(ctx, spend.Query{Limit: 1000})
+		if err != nil || len(p.Records) != len(big)+2 {
+			t.Fatalf("%s: %d records, %v; want %d", what, len(p.Records), err, len(big)+2)
+		}
+		if got := p.Records[0]; got.CallID != "c" || got.ModelGroup != "last" || got.InputTokens != 2 {
+			t.Errorf("%s: newest record %+v, want the last of call id c", what, got)
+		}
+		if got := p.Records[1]; got.CallID != "d" || got.ModelGroup != "only" {
+			t.Errorf("%s: second newest %+v, want d", what, got)
+		}
+		for i, r := range p.Records[2:] {
+			if want := big[len(big)-1-i]; r.CallID != want.CallID || r.ModelGroup != want.ModelGroup {
+				t.Fatalf("%s: record %s/%.10s, want %s", what, r.CallID, r.ModelGroup, want.CallID)
+			}
+		}
+	}
+	check("written", s)
+	s.Close()
+	if s, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check("reopened", s)
+}
