@@ -20,9 +20,15 @@ type idTable struct {
 
 func newIDTable() idTable { return idTable{seed: maphash.MakeSeed()} }
 
+// hash and hashString give one id the same hash (maphash's rule), as
+// bytes from a frame or as a string from a record or a query.
 func (t *idTable) hash(id []byte) uint64       { return maphash.Bytes(t.seed, id) }
 func (t *idTable) hashString(id string) uint64 { return maphash.String(t.seed, id) }
-func slotOf(h uint64, pos int32) uint64        { return h&^(1<<32-1) | uint64(pos+1) }
+
+// slotOf is the slot of position pos for an id hashing to h.
+func slotOf(h uint64, pos int32) uint64 { return h&^(1<<32-1) | uint64(pos+1) }
+
+// start is where probing for hash h begins, and the mask that wraps it.
 func (t *idTable) start(h uint64) (at, mask uint64) {
 	mask = uint64(len(t.slots) - 1)
 	return h & mask, mask
