@@ -15,9 +15,12 @@ import (
 // nothing is pending. An idle gateway so sends each call's charge at once
 // (as before); a busy one merges the calls that finished during one store
 // round trip into one increment per counter, with no goroutine, timer or
-// context per call.
+// context per call. On an in-process store (memory, embedded: an increment
+// is a map update) each charge is sent at once instead, inline: handing it
+// to a goroutine cost more than the increment itself.
 type charger struct {
 	g       *Gatekeeper
+	inline  bool
 	mu      sync.Mutex
 	pending map[chargeKey]chargeSum
 	spare   map[chargeKey]chargeSum // the flusher's last batch, cleared, for reuse
@@ -43,22 +46,18 @@ type chargeSum struct {
 // add charges micro and tokens to every level (tokens only where a
 // tpm_limit counts them). The levels' in-process counters move at once.
 func (ch *charger) add(levels []level, micro, tokens int64, now time.Time) {
+	if ch.inline {
+		for _, l := range levels {
+			ch.each(l, micro, tokens, now)
+		}
+		return
+	}
 	ch.mu.Lock()
 	if ch.pending == nil {
 		ch.pending = map[chargeKey]chargeSum{}
 	}
 	for _, l := range levels {
-		l.s.spend.Add(micro)
-		l.s.tpm.Add(tokens)
-		if micro > 0 {
-			w, _ := ParseWindow(l.p.BudgetDuration)
-			name, start, end := l.s.spendCounter(w, now)
-			ch.sum(chargeKey{s: l.s, start: start}, name, micro, end.Add(time.Hour))
-		}
-		if tokens > 0 && l.p.TPMLimit != nil {
-			name, start, end := l.s.minuteCounter(&l.s.tpmName, tpmPrefix, now)
-			ch.sum(chargeKey{s: l.s, tokens: true, start: start}, name, tokens, end.Add(time.Minute))
-		}
+		ch.each(l, micro, tokens, now)
 	}
 	if !ch.running && len(ch.pending) > 0 {
 		ch.running = true
@@ -68,10 +67,31 @@ func (ch *charger) add(levels []level, micro, tokens int64, now time.Time) {
 	ch.mu.Unlock()
 }
 
-// sum adds delta to k's pending sum. ch.mu must be held.
-func (ch *charger) sum(k chargeKey, name string, delta int64, expires time.Time) {
+// each moves l's in-process counters by micro and tokens at once, and
+// each store counter the call moves (tokens only where a tpm_limit counts
+// them): sent at once if inline, else added to the pending sums (ch.mu held).
+func (ch *charger) each(l level, micro, tokens int64, now time.Time) {
+	charge := ch.sum
+	if ch.inline {
+		charge = ch.sendOne
+	}
+	l.s.spend.Add(micro)
+	l.s.tpm.Add(tokens)
+	if micro > 0 {
+		w, _ := ParseWindow(l.p.BudgetDuration)
+		name, start, end := l.s.spendCounter(w, now)
+		charge(chargeKey{s: l.s, start: start}, chargeSum{name: name, delta: micro, expires: end.Add(time.Hour)})
+	}
+	if tokens > 0 && l.p.TPMLimit != nil {
+		name, start, end := l.s.minuteCounter(&l.s.tpmName, tpmPrefix, now)
+		charge(chargeKey{s: l.s, tokens: true, start: start}, chargeSum{name: name, delta: tokens, expires: end.Add(time.Minute)})
+	}
+}
+
+// sum adds c to k's pending sum. ch.mu must be held.
+func (ch *charger) sum(k chargeKey, c chargeSum) {
 	v := ch.pending[k]
-	v.name, v.delta, v.expires = name, v.delta+delta, expires
+	v.name, v.delta, v.expires = c.name, v.delta+c.delta, c.expires
 	ch.pending[k] = v
 }
 
@@ -100,26 +120,30 @@ func (ch *charger) send(batch map[chargeKey]chargeSum) {
 	// No deadline of its own: the gateway's store (core/store/guard) bounds
 	// every operation, and a batch of one call (an idle gateway) would pay a
 	// timer per call.
-	ctx := context.Background()
 	for k, v := range batch {
-		n, _, err := ch.g.repo.Store.Incr(ctx, v.name, v.delta, 0, v.expires)
-		if err != nil {
-			what := "spend"
-			if k.tokens {
-				what = "tokens"
-			}
-			ch.g.log.Warn("charging "+what+" failed", "error", err)
-			continue
-		}
-		// The increment answers the fleet-wide total: every charge also
-		// refreshes this instance's view, if the window is still current.
+		ch.sendOne(k, v)
+	}
+}
+
+// sendOne adds v to its store counter.
+func (ch *charger) sendOne(k chargeKey, v chargeSum) {
+	n, _, err := ch.g.repo.Store.Incr(context.Background(), v.name, v.delta, 0, v.expires)
+	if err != nil {
+		what := "spend"
 		if k.tokens {
-			if c := k.s.tpmName.Load(); c != nil && c.start == k.start {
-				raiseTo(&k.s.tpm, n)
-			}
-		} else if c := k.s.spendName.Load(); c != nil && c.start == k.start {
-			raiseTo(&k.s.spend, n)
+			what = "tokens"
 		}
+		ch.g.log.Warn("charging "+what+" failed", "error", err)
+		return
+	}
+	// The increment answers the fleet-wide total: every charge also
+	// refreshes this instance's view, if the window is still current.
+	if k.tokens {
+		if c := k.s.tpmName.Load(); c != nil && c.start == k.start {
+			raiseTo(&k.s.tpm, n)
+		}
+	} else if c := k.s.spendName.Load(); c != nil && c.start == k.start {
+		raiseTo(&k.s.spend, n)
 	}
 }
 

@@ -68,6 +68,11 @@ type keyState struct {
 	team atomic.Pointer[subject] // nil: the key names no team
 }
 
+// inProcess is a store that answers from process memory, with no I/O to
+// wait for (core/store/guard reports it of the store it wraps): charges to
+// it are sent inline (see charger).
+type inProcess interface{ InProcess() bool }
+
 // Options tune a Gatekeeper.
 type Options struct {
 	Logger *slog.Logger
@@ -85,6 +90,9 @@ func NewGatekeeper(s router.Store, o Options) *Gatekeeper {
 	g := &Gatekeeper{repo: Repo{Store: s}, now: o.Now, log: o.Logger, refresh: o.Refresh, groups: o.AccessGroups,
 		cache: map[[32]byte]*keyState{}, users: map[string]*subject{}, teams: map[string]*subject{}}
 	g.charges.g = g
+	if ip, ok := s.(inProcess); ok {
+		g.charges.inline = ip.InProcess()
+	}
 	if g.now == nil {
 		g.now = time.Now
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/identity"
+	"github.com/claude-gateway/claude-gateway/core/router"
 	"github.com/claude-gateway/claude-gateway/core/store/memory"
 )
 
@@ -116,8 +117,14 @@ func TestTeamBudgetSharedByTwoKeys(t *testing.T) {
 // the spend ends at most C x (cost of one call) over max_budget (the README
 // states this bound; across instances add the spend of one Refresh).
 func TestOvershootBound(t *testing.T) {
+	for name, st := range stores() {
+		t.Run(name, func(t *testing.T) { testOvershootBound(t, st) })
+	}
+}
+
+func testOvershootBound(t *testing.T, st router.Store) {
 	ctx := context.Background()
-	g := identity.NewGatekeeper(memory.New(nil), identity.Options{})
+	g := identity.NewGatekeeper(st, identity.Options{})
 	const budget, cost, concurrency = 1.0, 0.1, 8
 	secret := putKey(t, g, identity.Key{MaxBudget: ptr(budget)})
 	var mu sync.Mutex
@@ -234,23 +241,63 @@ func BenchmarkAdmitWithOwners(b *testing.B) {
 // TestChargeLearnsFleetTotal: an instance's own charge answers the store's
 // total, so it sees spend made elsewhere without waiting for a Refresh.
 func TestChargeLearnsFleetTotal(t *testing.T) {
-	ctx := context.Background()
-	st := memory.New(nil)
-	a := identity.NewGatekeeper(st, identity.Options{})
-	b := identity.NewGatekeeper(st, identity.Options{})
-	secret := putKey(t, a, identity.Key{MaxBudget: ptr(1.0)})
-	cb, _ := b.Admit(ctx, secret)
-	ca, _ := a.Admit(ctx, secret)
-	if ca.Begin(ctx, "m") != nil || cb.Begin(ctx, "m") != nil {
-		t.Fatal("fresh key refused")
+	for name, st := range stores() {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			a := identity.NewGatekeeper(st, identity.Options{})
+			b := identity.NewGatekeeper(st, identity.Options{})
+			secret := putKey(t, a, identity.Key{MaxBudget: ptr(1.0)})
+			cb, _ := b.Admit(ctx, secret)
+			ca, _ := a.Admit(ctx, secret)
+			if ca.Begin(ctx, "m") != nil || cb.Begin(ctx, "m") != nil {
+				t.Fatal("fresh key refused")
+			}
+			ca.End(0.9, 0)
+			a.Wait()
+			cb.End(0.2, 0) // b's charge returns 1.1 USD: a's and its own
+			b.Wait()
+			cb, _ = b.Admit(ctx, secret)
+			if e := cb.Begin(ctx, "m"); e == nil || e.Status != 402 || !strings.Contains(e.Message, "spend 1.100000") {
+				t.Fatalf("b after its own charge: %v, want 402 with the fleet's spend 1.1", e)
+			}
+		})
 	}
-	ca.End(0.9, 0)
-	a.Wait()
-	cb.End(0.2, 0) // b's charge returns 1.1 USD: a's and its own
-	b.Wait()
-	cb, _ = b.Admit(ctx, secret)
-	if e := cb.Begin(ctx, "m"); e == nil || e.Status != 402 || !strings.Contains(e.Message, "spend 1.100000") {
-		t.Fatalf("b after its own charge: %v, want 402 with the fleet's spend 1.1", e)
+}
+
+// remoteStore is the memory store seen as a remote one (not InProcess):
+// charges to it go through the flusher goroutine.
+type remoteStore struct{ *memory.Store }
+
+func (remoteStore) InProcess() bool { return false }
+
+// stores are a fresh in-process store (charges sent inline) and a fresh
+// remote one (charges merged by the flusher).
+func stores() map[string]router.Store {
+	return map[string]router.Store{"in process": memory.New(nil), "remote": remoteStore{memory.New(nil)}}
+}
+
+// TestInProcessChargeInline: on an in-process store a call's charge is in
+// the store when End returns (no goroutine, nothing to Wait for); on a
+// remote one it is there after Wait.
+func TestInProcessChargeInline(t *testing.T) {
+	for name, st := range stores() {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			g := identity.NewGatekeeper(st, identity.Options{})
+			secret := putKey(t, g, identity.Key{MaxBudget: ptr(10.0), TPMLimit: ptr(int64(1000))})
+			c, _ := g.Admit(ctx, secret)
+			if e := c.Begin(ctx, "m"); e != nil {
+				t.Fatal(e)
+			}
+			c.End(0.5, 40)
+			if name == "remote" {
+				g.Wait()
+			}
+			k, _ := g.Repo().Get(ctx, identity.HashKey(secret))
+			if s, err := g.Repo().KeySpend(ctx, k, time.Now()); err != nil || s != 0.5 {
+				t.Fatalf("stored spend = %v, %v; want 0.5", s, err)
+			}
+		})
 	}
 }
 
@@ -260,6 +307,10 @@ type gatedStore struct {
 	release chan struct{}
 	incrs   atomic.Int64
 }
+
+// InProcess is false: the store waits, as a remote one does, so charges
+// go through the flusher.
+func (s *gatedStore) InProcess() bool { return false }
 
 func (s *gatedStore) Incr(ctx context.Context, key string, delta, limit int64, expires time.Time) (int64, bool, error) {
 	s.incrs.Add(1)

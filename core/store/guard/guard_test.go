@@ -205,3 +205,45 @@ func TestObserverHearsEveryOperation(t *testing.T) {
 		t.Errorf("heard %q, want %q", heard, want)
 	}
 }
+
+// deadlines records whether each operation's context had a deadline.
+type deadlines struct {
+	router.Store
+	local bool
+	had   []bool
+}
+
+func (d *deadlines) InProcess() bool { return d.local }
+
+func (d *deadlines) Incr(ctx context.Context, k string, n, l int64, e time.Time) (int64, bool, error) {
+	_, ok := ctx.Deadline()
+	d.had = append(d.had, ok)
+	return d.Store.Incr(ctx, k, n, l, e)
+}
+
+// An in-process store's operations get no deadline (it cannot hang, and a
+// timer per operation is what the deadline costs); every other store's do.
+func TestDeadlineUnlessInProcess(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		local        bool
+		wantDeadline bool
+	}{{"remote", false, true}, {"in process", true, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &deadlines{Store: memory.New(nil), local: tc.local}
+			g := New(d, Options{})
+			if g.InProcess() != tc.local {
+				t.Fatalf("InProcess = %v, want %v", g.InProcess(), tc.local)
+			}
+			if n, ok, err := g.Incr(context.Background(), "k", 2, 0, time.Now().Add(time.Minute)); n != 2 || !ok || err != nil {
+				t.Fatalf("Incr = %d, %v, %v", n, ok, err)
+			}
+			if len(d.had) != 1 || d.had[0] != tc.wantDeadline {
+				t.Fatalf("deadline seen = %v, want %v", d.had, tc.wantDeadline)
+			}
+		})
+	}
+	if !New(memory.New(nil), Options{}).InProcess() {
+		t.Fatal("the memory store is not reported in process")
+	}
+}

@@ -119,3 +119,7 @@ func (s *Store) Get(_ context.Context, keys []string) ([]router.Entry, error) {
 	}
 	return out, nil
 }
+
+// InProcess reports true: every operation is a map access under a mutex,
+// with no I/O to wait for (core/store/guard gives such stores no deadline).
+func (s *Store) InProcess() bool { return true }
