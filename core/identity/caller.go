@@ -11,9 +11,13 @@ import (
 
 // Caller is one admitted request's key with its user and team: the levels
 // whose policies all apply (the effective policy is their narrowest).
+//
+// End is the last use of a Caller that Gatekeeper.Admit returned: End hands
+// it to the key's next Admit, so the steady-state check allocates nothing.
 type Caller struct {
 	g      *Gatekeeper
 	st     *keyState
+	reuse  bool // End hands the Caller to st's next Admit
 	key    *Key
 	levels [3]level // key, then user and team when the key has them
 	n      int
@@ -22,6 +26,12 @@ type Caller struct {
 	// Remaining requests and tokens in the minute, for the rate-limit
 	// headers; -1 where no level has the limit.
 	remReq, remTok, limReq, limTok int64
+}
+
+// start readies c for a call of key k under levels[:n].
+func (c *Caller) start(k *Key, levels [3]level, n int) {
+	c.key, c.levels, c.n, c.begun = k, levels, n, 0
+	c.remReq, c.remTok, c.limReq, c.limTok = -1, -1, -1, -1
 }
 
 // level is one policy holder of a call and the policy read at Admit.
@@ -78,7 +88,7 @@ func (g *Gatekeeper) allows(l level, model string) bool {
 // Begin checks model access, budgets and limits of every level for one call
 // to model. A nil result must be paired with End.
 func (c *Caller) Begin(ctx context.Context, model string) *llm.Error {
-	now := c.g.now()
+	now := clock{read: c.g.now}
 	c.remReq, c.remTok, c.limReq, c.limTok = -1, -1, -1, -1
 	for _, l := range c.levels[:c.n] {
 		if !c.g.allows(l, model) {
@@ -87,7 +97,7 @@ func (c *Caller) Begin(ctx context.Context, model string) *llm.Error {
 		}
 	}
 	for _, l := range c.levels[:c.n] {
-		if e := l.budgetError(now); e != nil {
+		if e := l.budgetError(&now); e != nil {
 			return e
 		}
 	}
@@ -97,8 +107,9 @@ func (c *Caller) Begin(ctx context.Context, model string) *llm.Error {
 		}
 		used := l.s.tpm.Load()
 		if used >= *l.p.TPMLimit {
-			end := now.Truncate(time.Minute).Add(time.Minute)
-			return rateError(l, "tpm_limit", *l.p.TPMLimit, end.Sub(now))
+			t := now.get()
+			end := t.Truncate(time.Minute).Add(time.Minute)
+			return rateError(l, "tpm_limit", *l.p.TPMLimit, end.Sub(t))
 		}
 		c.remTok, c.limTok = minRemaining(c.remTok, *l.p.TPMLimit-used), minRemaining(c.limTok, *l.p.TPMLimit)
 	}
@@ -114,11 +125,12 @@ func (c *Caller) Begin(ctx context.Context, model string) *llm.Error {
 		if l.p.RPMLimit == nil {
 			continue
 		}
-		name, _, end := l.s.minuteCounter(&l.s.rpmName, rpmPrefix, now)
+		t := now.get()
+		name, _, end := l.s.minuteCounter(&l.s.rpmName, rpmPrefix, t)
 		if *l.p.RPMLimit == 0 { // the store reads limit 0 as "none"
 			c.release()
 			c.remReq, c.limReq = 0, 0
-			return rateError(l, "rpm_limit", 0, end.Sub(now))
+			return rateError(l, "rpm_limit", 0, end.Sub(t))
 		}
 		v, ok, err := c.g.repo.Store.Incr(ctx, name, 1, *l.p.RPMLimit, end.Add(time.Minute))
 		if err != nil {
@@ -128,11 +140,26 @@ func (c *Caller) Begin(ctx context.Context, model string) *llm.Error {
 		if !ok {
 			c.release()
 			c.remReq, c.limReq = 0, *l.p.RPMLimit
-			return rateError(l, "rpm_limit", *l.p.RPMLimit, end.Sub(now))
+			return rateError(l, "rpm_limit", *l.p.RPMLimit, end.Sub(t))
 		}
 		c.remReq, c.limReq = minRemaining(c.remReq, *l.p.RPMLimit-v), minRemaining(c.limReq, *l.p.RPMLimit)
 	}
 	return nil
+}
+
+// clock reads the time once, at its first use: a steady-state call of a
+// key without expiry, rate limits or a budget window reads none (time.Now
+// cost ~70 ns here, and a keyed request read it seven times).
+type clock struct {
+	read func() time.Time
+	t    time.Time
+}
+
+func (c *clock) get() time.Time {
+	if c.t.IsZero() {
+		c.t = c.read()
+	}
+	return c.t
 }
 
 // minRemaining is the smaller of a and b, where -1 stands for "no limit".
@@ -149,7 +176,7 @@ func minRemaining(a, b int64) int64 {
 // not retried (1 request); LiteLLM's 400 is shown but sent 6 times; 403 is
 // shown as "Failed to authenticate"; 429 is retried with backoff for minutes
 // (a retry storm against a budget that cannot recover before its reset).
-func (l level) budgetError(now time.Time) *llm.Error {
+func (l level) budgetError(now *clock) *llm.Error {
 	if l.p.MaxBudget == nil {
 		return nil
 	}
@@ -160,7 +187,7 @@ func (l level) budgetError(now time.Time) *llm.Error {
 	msg := "budget exceeded" + l.owner() + ": spend " + fmtUSD(spent) + " USD of max_budget " + fmtUSD(max) + " USD"
 	if l.p.BudgetDuration != "" {
 		w, _ := ParseWindow(l.p.BudgetDuration)
-		_, end := w.Span(now)
+		_, end := w.Span(now.get())
 		msg += "; the " + l.p.BudgetDuration + " budget resets at " + end.Format(time.RFC3339)
 	} else {
 		msg += "; the budget has no budget_duration and does not reset"
@@ -188,11 +215,15 @@ func (c *Caller) release() {
 
 // End closes a call begun with Begin and charges its cost and tokens to
 // every level: one atomic store increment per window each, off the request
-// path (see charger). This instance's counters move at once.
+// path (see charger). This instance's counters move at once. A Caller from
+// Admit must not be used after End (the key's next call takes it over).
 func (c *Caller) End(costUSD float64, tokens int64) {
 	c.release()
 	if micro := microUSD(costUSD); micro != 0 || tokens != 0 {
-		c.g.charges.add(c.levels[:c.n], micro, tokens, c.g.now())
+		c.g.charges.add(c.levels[:c.n], micro, tokens, &clock{read: c.g.now})
+	}
+	if c.reuse {
+		c.st.spare.Store(c)
 	}
 }
 

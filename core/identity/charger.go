@@ -45,7 +45,7 @@ type chargeSum struct {
 
 // add charges micro and tokens to every level (tokens only where a
 // tpm_limit counts them). The levels' in-process counters move at once.
-func (ch *charger) add(levels []level, micro, tokens int64, now time.Time) {
+func (ch *charger) add(levels []level, micro, tokens int64, now *clock) {
 	if ch.inline {
 		for _, l := range levels {
 			ch.each(l, micro, tokens, now)
@@ -70,7 +70,7 @@ func (ch *charger) add(levels []level, micro, tokens int64, now time.Time) {
 // each moves l's in-process counters by micro and tokens at once, and
 // each store counter the call moves (tokens only where a tpm_limit counts
 // them): sent at once if inline, else added to the pending sums (ch.mu held).
-func (ch *charger) each(l level, micro, tokens int64, now time.Time) {
+func (ch *charger) each(l level, micro, tokens int64, now *clock) {
 	charge := ch.sum
 	if ch.inline {
 		charge = ch.sendOne
@@ -79,11 +79,15 @@ func (ch *charger) each(l level, micro, tokens int64, now time.Time) {
 	l.s.tpm.Add(tokens)
 	if micro > 0 {
 		w, _ := ParseWindow(l.p.BudgetDuration)
-		name, start, end := l.s.spendCounter(w, now)
+		var t time.Time // the zero Window spans all time
+		if w != (Window{}) {
+			t = now.get()
+		}
+		name, start, end := l.s.spendCounter(w, t)
 		charge(chargeKey{s: l.s, start: start}, chargeSum{name: name, delta: micro, expires: end.Add(time.Hour)})
 	}
 	if tokens > 0 && l.p.TPMLimit != nil {
-		name, start, end := l.s.minuteCounter(&l.s.tpmName, tpmPrefix, now)
+		name, start, end := l.s.minuteCounter(&l.s.tpmName, tpmPrefix, now.get())
 		charge(chargeKey{s: l.s, tokens: true, start: start}, chargeSum{name: name, delta: tokens, expires: end.Add(time.Minute)})
 	}
 }

@@ -66,6 +66,9 @@ type keyState struct {
 	raw  atomic.Pointer[string]  // the stored document key was decoded from
 	user atomic.Pointer[subject] // nil: the key names no user
 	team atomic.Pointer[subject] // nil: the key names no team
+	// spare is a Caller of this key whose call ended, for the key's next
+	// Admit: a steady-state check allocates nothing.
+	spare atomic.Pointer[Caller]
 }
 
 // inProcess is a store that answers from process memory, with no I/O to
@@ -396,13 +399,12 @@ func (g *Gatekeeper) Admit(ctx context.Context, secret string) (*Caller, *llm.Er
 	if k == nil {
 		return nil, authError("invalid API key")
 	}
-	c := g.newCaller(st, k)
-	c.levels[0] = level{s: &st.subject, p: st.policy.Load(), what: "key"}
-	c.n = 1
+	levels := [3]level{{s: &st.subject, p: st.policy.Load(), what: "key"}}
+	n := 1
 	if u := st.user.Load(); u != nil {
 		if p := u.policy.Load(); p != nil {
-			c.levels[c.n] = level{s: u, p: p, what: "user"}
-			c.n++
+			levels[n] = level{s: u, p: p, what: "user"}
+			n++
 		}
 	}
 	if t := st.team.Load(); t != nil {
@@ -410,18 +412,23 @@ func (g *Gatekeeper) Admit(ctx context.Context, secret string) (*Caller, *llm.Er
 		if p == nil {
 			return nil, authError("the key's team " + k.TeamID + " does not exist")
 		}
-		c.levels[c.n] = level{s: t, p: p, what: "team"}
-		c.n++
+		levels[n] = level{s: t, p: p, what: "team"}
+		n++
 	}
-	now := g.now()
-	for _, l := range c.levels[:c.n] {
+	now := clock{read: g.now}
+	for _, l := range levels[:n] {
 		switch {
 		case l.p.Blocked:
 			return nil, authError("API key is blocked" + l.owner())
-		case l.p.Expired(now):
+		case l.p.Expires != nil && l.p.Expired(now.get()):
 			return nil, authError("API key expired" + l.owner() + " at " + l.p.Expires.UTC().Format(time.RFC3339))
 		}
 	}
+	c := st.spare.Swap(nil)
+	if c == nil {
+		c = &Caller{g: g, st: st, reuse: true}
+	}
+	c.start(k, levels, n)
 	return c, nil
 }
 
@@ -471,10 +478,12 @@ func authError(msg string) *llm.Error {
 	return &llm.Error{Status: 401, Type: llm.ErrAuthentication, Message: msg}
 }
 
-// newCaller returns a Caller of st. (Not pooled: wrappers such as the SSO
-// caller may still read their parts after ending them.)
-func (g *Gatekeeper) newCaller(st *keyState, k *Key) *Caller {
-	return &Caller{g: g, st: st, key: k, remReq: -1, remTok: -1, limReq: -1, limTok: -1}
+// newCaller returns a Caller of st that End does not hand on: wrappers
+// such as the SSO caller may still read their parts after ending them.
+func (g *Gatekeeper) newCaller(st *keyState, k *Key, levels [3]level, n int) *Caller {
+	c := &Caller{g: g, st: st}
+	c.start(k, levels, n)
+	return c
 }
 
 // Wait blocks until every charge begun by End has reached the store (tests,

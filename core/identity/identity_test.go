@@ -2,10 +2,13 @@ package identity_test
 
 import (
 	"context"
+	"math"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/identity"
+	"github.com/claude-gateway/claude-gateway/core/store/guard"
 	"github.com/claude-gateway/claude-gateway/core/store/memory"
 )
 
@@ -178,5 +181,86 @@ func BenchmarkAdmit(b *testing.B) {
 			b.Fatal(e)
 		}
 		c.End(0, 0)
+	}
+}
+
+// TestAdmitAllocatesNothing: in steady state a virtual key's check and its
+// charge allocate nothing (the Caller of the key's last call is reused),
+// also for keys called concurrently (run with -race).
+func TestAdmitAllocatesNothing(t *testing.T) {
+	ctx := context.Background()
+	g := identity.NewGatekeeper(memory.New(nil), identity.Options{})
+	secret := putKey(t, g, identity.Key{MaxBudget: ptr(1e6), MaxParallelRequests: ptr(int64(4)), TPMLimit: ptr(int64(1e9))})
+	call := func() {
+		c, e := g.Admit(ctx, secret)
+		if e != nil {
+			t.Fatal(e)
+		}
+		if e := c.Begin(ctx, "m"); e != nil {
+			t.Fatal(e)
+		}
+		c.End(0.001, 20)
+	}
+	call()
+	if n := testing.AllocsPerRun(100, call); n != 0 {
+		t.Errorf("Admit + Begin + End allocate %v times per call, want 0", n)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 200 {
+				call()
+			}
+		}()
+	}
+	wg.Wait()
+	g.Wait()
+	k, _ := g.Repo().Get(ctx, identity.HashKey(secret))
+	const calls = 1 + 101 + 4*200 // AllocsPerRun calls once more to warm up
+	if s, _ := g.Repo().KeySpend(ctx, k, time.Now()); math.Abs(s-calls*0.001) > 1e-9 {
+		t.Errorf("spend = %v, want %v (every call charged once)", s, calls*0.001)
+	}
+	// Every call ended: the parallel limit has all its room again.
+	var open []*identity.Caller
+	for range 4 {
+		c, _ := g.Admit(ctx, secret)
+		if e := c.Begin(ctx, "m"); e != nil {
+			t.Fatalf("call %d of 4 refused after the others ended: %v", len(open)+1, e)
+		}
+		open = append(open, c)
+	}
+	for _, c := range open {
+		c.End(0, 0)
+	}
+}
+
+// BenchmarkAdmitThousandKeys is the steady-state check and the charge after
+// the call (inline, on the memory store behind the gateway's guard) with
+// calls spread over 1,000 keys, as the load script's gw-keys target.
+func BenchmarkAdmitThousandKeys(b *testing.B) {
+	ctx := context.Background()
+	g := identity.NewGatekeeper(guard.New(memory.New(nil), guard.Options{Backend: "memory"}), identity.Options{})
+	secrets := make([]string, 1000)
+	for i := range secrets {
+		secrets[i] = identity.NewSecret()
+		k := identity.Key{Token: identity.HashKey(secrets[i]), Models: []string{"claude-sonnet"}}
+		if err := g.Repo().Put(ctx, &k); err != nil {
+			b.Fatal(err)
+		}
+	}
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		c, e := g.Admit(ctx, secrets[i%len(secrets)])
+		i++
+		if e != nil {
+			b.Fatal(e)
+		}
+		if e := c.Begin(ctx, "claude-sonnet"); e != nil {
+			b.Fatal(e)
+		}
+		c.End(0.000156, 20)
 	}
 }

@@ -57,10 +57,7 @@ func (p *Principals) Caller(ctx context.Context, id string, k *Key) (*Caller, er
 	pol := kk.Policy()
 	st.key.Store(&kk)
 	st.policy.Store(&pol)
-	c := p.g.newCaller(st, &kk)
-	c.levels[0] = level{s: &st.subject, p: &pol, what: "key"}
-	c.n = 1
-	return c, nil
+	return p.g.newCaller(st, &kk, [3]level{{s: &st.subject, p: &pol, what: "key"}}, 1), nil
 }
 
 // Run re-reads every cached principal's counters each Refresh until ctx ends.

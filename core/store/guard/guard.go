@@ -135,27 +135,38 @@ func (g *Store) Stats() Stats {
 // errPaused stands for calls not made while the guard pauses the store.
 var errPaused = errors.New("paused after repeated failures")
 
-// call runs op with a deadline (none for an in-process store) unless the
-// store is paused, and books the outcome.
+// call runs op with a deadline unless the store is paused, and books the
+// outcome. An in-process store's operation gets no deadline and is not
+// timed (the Observer hears 0): it is a map access under a mutex, and the
+// two clock reads that would time it cost more than it does.
 func (g *Store) call(ctx context.Context, what string, op func(context.Context) error) error {
-	now := g.o.Now()
+	var start time.Time
+	if !g.local {
+		start = g.o.Now()
+	}
 	g.mu.Lock()
-	if now.Before(g.pausedUntil) {
-		g.skipped++
-		g.mu.Unlock()
-		g.observe(what, "skipped", 0)
-		return errPaused
+	if !g.pausedUntil.IsZero() { // never paused: no clock to read
+		if start.IsZero() {
+			start = g.o.Now()
+		}
+		if start.Before(g.pausedUntil) {
+			g.skipped++
+			g.mu.Unlock()
+			g.observe(what, "skipped", 0)
+			return errPaused
+		}
 	}
 	g.mu.Unlock()
 	var err error
+	var elapsed time.Duration
 	if g.local {
 		err = op(ctx)
 	} else {
 		cctx, cancel := context.WithTimeout(ctx, g.o.Timeout)
 		err = op(cctx)
 		cancel()
+		elapsed = g.o.Now().Sub(start)
 	}
-	elapsed := g.o.Now().Sub(now)
 	if err != nil && ctx.Err() != nil {
 		return ctx.Err() // the caller gave up: not the store's fault
 	}
@@ -177,7 +188,6 @@ func (g *Store) observe(op, outcome string, elapsed time.Duration) {
 func (g *Store) book(what string, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	now := g.o.Now()
 	if err == nil {
 		if g.consecutive > 0 {
 			g.o.Logger.Info("state store recovered", "backend", g.o.Backend, "failed_ops", g.consecutive)
@@ -185,6 +195,7 @@ func (g *Store) book(what string, err error) {
 		g.consecutive = 0
 		return
 	}
+	now := g.o.Now() // failures only: a success reads no clock here
 	g.errors++
 	g.consecutive++
 	g.lastErr, g.lastErrAt = what+": "+err.Error(), now
