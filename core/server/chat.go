@@ -17,9 +17,9 @@ import (
 // translated to an Anthropic one at the edge, routed exactly like
 // /v1/messages (same groups, limits, retries, spend records), and the answer
 // translated back. Every error is in OpenAI's shape.
-func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleChat(w http.ResponseWriter, r *http.Request, cl Caller) {
 	r = s.observe(r)
-	c := &call{id: newCallID(), start: time.Now(), endpoint: r.URL.Path}
+	c := &call{id: newCallID(), start: time.Now(), endpoint: r.URL.Path, key: cl}
 	defer s.finish(r, c)
 	w.Header().Set("x-litellm-call-id", c.id)
 

@@ -32,18 +32,19 @@ type call struct {
 	ttfb     time.Duration
 	usage    llm.Usage
 	gone     bool   // client disconnected
+	key      Caller // the request's virtual key (nil: the master key)
 	caller   Caller // the virtual key once admitted (Begin succeeded)
 	// keyAlias, userID, teamID label a virtual key's spend records.
 	keyAlias, userID, teamID string
 	overhead                 time.Duration
 }
 
-func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
-	s.serveAnthropic(w, r, llm.KindMessages)
+func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request, cl Caller) {
+	s.serveAnthropic(w, r, llm.KindMessages, cl)
 }
 
-func (s *Server) handleCountTokens(w http.ResponseWriter, r *http.Request) {
-	s.serveAnthropic(w, r, llm.KindCountTokens)
+func (s *Server) handleCountTokens(w http.ResponseWriter, r *http.Request, cl Caller) {
+	s.serveAnthropic(w, r, llm.KindCountTokens, cl)
 }
 
 // readBody reads the (bounded) request body. Reading it whole first is
@@ -269,9 +270,9 @@ func duplicateKey(obj gjson.Result) (key string, ok bool) {
 	return key, ok
 }
 
-func (s *Server) serveAnthropic(w http.ResponseWriter, r *http.Request, kind llm.Kind) {
+func (s *Server) serveAnthropic(w http.ResponseWriter, r *http.Request, kind llm.Kind, cl Caller) {
 	r = s.observe(r)
-	c := &call{id: newCallID(), start: time.Now(), endpoint: r.URL.Path}
+	c := &call{id: newCallID(), start: time.Now(), endpoint: r.URL.Path, key: cl}
 	defer s.finish(r, c)
 	w.Header().Set("x-litellm-call-id", c.id)
 

@@ -35,16 +35,16 @@ type BedrockFramer interface {
 
 // nativeRoutes registers the Bedrock- and Vertex-shaped routes.
 func (s *Server) nativeRoutes(m *http.ServeMux) {
-	m.HandleFunc("POST /bedrock/model/{model}/invoke", s.authed(s.bedrockHandler(false)))
-	m.HandleFunc("POST /bedrock/model/{model}/invoke-with-response-stream", s.authed(s.bedrockHandler(true)))
+	m.HandleFunc("POST /bedrock/model/{model}/invoke", s.authedCall(s.bedrockHandler(false)))
+	m.HandleFunc("POST /bedrock/model/{model}/invoke-with-response-stream", s.authedCall(s.bedrockHandler(true)))
 	// Claude Code's Bedrock client counts tokens through CountTokens.
-	m.HandleFunc("POST /bedrock/model/{model}/count-tokens", s.authed(s.handleBedrockCount))
+	m.HandleFunc("POST /bedrock/model/{model}/count-tokens", s.authedCall(s.handleBedrockCount))
 	// Claude Code lists inference profiles (unauthenticated) at start in Bedrock mode.
 	m.HandleFunc("GET /bedrock/inference-profiles", handleInferenceProfiles)
 	// Vertex's own root (/v1/projects/...) too: SDKs that rewrite only a
 	// root /v1/messages (anthropic-sdk-go's vertex) take no path prefix.
 	for _, prefix := range []string{"/vertex_ai/v1", "/vertex/v1", "/v1"} {
-		m.HandleFunc("POST "+prefix+"/projects/{project}/locations/{location}/publishers/anthropic/models/{model}", s.authed(s.handleVertex))
+		m.HandleFunc("POST "+prefix+"/projects/{project}/locations/{location}/publishers/anthropic/models/{model}", s.authedCall(s.handleVertex))
 	}
 }
 
@@ -54,8 +54,8 @@ func handleInferenceProfiles(w http.ResponseWriter, _ *http.Request) {
 }
 
 // bedrockHandler serves InvokeModel (stream false) or InvokeModelWithResponseStream.
-func (s *Server) bedrockHandler(stream bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) bedrockHandler(stream bool) callHandler {
+	return func(w http.ResponseWriter, r *http.Request, cl Caller) {
 		var enc streamEncoder
 		if stream {
 			if s.opts.BedrockFrames == nil {
@@ -64,21 +64,21 @@ func (s *Server) bedrockHandler(stream bool) http.HandlerFunc {
 			}
 			enc = bedrockStream{f: s.opts.BedrockFrames}
 		}
-		s.serveNative(w, r, nativeCall{model: r.PathValue("model"), kind: llm.KindMessages, stream: stream, enc: enc})
+		s.serveNative(w, r, cl, nativeCall{model: r.PathValue("model"), kind: llm.KindMessages, stream: stream, enc: enc})
 	}
 }
 
 // handleVertex serves {model}:rawPredict, :streamRawPredict and
 // count-tokens:rawPredict (the count route names no model in the path).
-func (s *Server) handleVertex(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleVertex(w http.ResponseWriter, r *http.Request, cl Caller) {
 	model, method, _ := strings.Cut(r.PathValue("model"), ":")
 	switch {
 	case model == "count-tokens" && method == "rawPredict":
-		s.serveNative(w, r, nativeCall{kind: llm.KindCountTokens})
+		s.serveNative(w, r, cl, nativeCall{kind: llm.KindCountTokens})
 	case method == "rawPredict":
-		s.serveNative(w, r, nativeCall{model: model, kind: llm.KindMessages})
+		s.serveNative(w, r, cl, nativeCall{model: model, kind: llm.KindMessages})
 	case method == "streamRawPredict":
-		s.serveNative(w, r, nativeCall{model: model, kind: llm.KindMessages, stream: true, enc: anthropicSSE{}})
+		s.serveNative(w, r, cl, nativeCall{model: model, kind: llm.KindMessages, stream: true, enc: anthropicSSE{}})
 	default:
 		s.writeError(w, r, &llm.Error{Status: 404, Type: llm.ErrNotFound, Message: "unknown method " + r.PathValue("model")})
 	}
@@ -102,9 +102,9 @@ type nativeCall struct {
 // serveNative is serveAnthropic for a cloud-shaped request: the model comes
 // from the path (or the body), streaming from the route, betas from the
 // header and (Bedrock) the body's anthropic_beta.
-func (s *Server) serveNative(w http.ResponseWriter, r *http.Request, nc nativeCall) {
+func (s *Server) serveNative(w http.ResponseWriter, r *http.Request, cl Caller, nc nativeCall) {
 	r = s.observe(r)
-	c := &call{id: newCallID(), start: time.Now(), endpoint: r.URL.Path}
+	c := &call{id: newCallID(), start: time.Now(), endpoint: r.URL.Path, key: cl}
 	defer s.finish(r, c)
 	w.Header().Set("x-litellm-call-id", c.id)
 
@@ -151,8 +151,8 @@ func (s *Server) serveNative(w http.ResponseWriter, r *http.Request, nc nativeCa
 
 // handleBedrockCount serves CountTokens: {"input":{"invokeModel":{"body":
 // <base64 InvokeModel body>}}} answered {"inputTokens":N}.
-func (s *Server) handleBedrockCount(w http.ResponseWriter, r *http.Request) {
-	s.serveNative(w, r, nativeCall{model: r.PathValue("model"), kind: llm.KindCountTokens,
+func (s *Server) handleBedrockCount(w http.ResponseWriter, r *http.Request, cl Caller) {
+	s.serveNative(w, r, cl, nativeCall{model: r.PathValue("model"), kind: llm.KindCountTokens,
 		unwrap: unwrapBedrockCount, answer: bedrockCountAnswer})
 }
 

@@ -96,10 +96,10 @@ func New(opts Options) *Server {
 		s.keySum, s.hasKey = sha256.Sum256([]byte(opts.MasterKey)), true
 	}
 	m := http.NewServeMux()
-	m.HandleFunc("POST /v1/messages", s.authed(s.handleMessages))
-	m.HandleFunc("POST /v1/messages/count_tokens", s.authed(s.handleCountTokens))
-	m.HandleFunc("POST /v1/chat/completions", s.authed(s.handleChat))
-	m.HandleFunc("POST /chat/completions", s.authed(s.handleChat))
+	m.HandleFunc("POST /v1/messages", s.authedCall(s.handleMessages))
+	m.HandleFunc("POST /v1/messages/count_tokens", s.authedCall(s.handleCountTokens))
+	m.HandleFunc("POST /v1/chat/completions", s.authedCall(s.handleChat))
+	m.HandleFunc("POST /chat/completions", s.authedCall(s.handleChat))
 	m.HandleFunc("GET /v1/models", s.authed(s.handleModels))
 	m.HandleFunc("GET /v1/models/{id...}", s.authed(s.handleModel))
 	m.HandleFunc("GET /health", s.authed(s.handleHealth))
