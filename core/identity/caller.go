@@ -227,6 +227,10 @@ func (c *Caller) End(costUSD float64, tokens int64) {
 	}
 }
 
+// KeyHash is the key's hex SHA-256 (its document's token), the api_key of
+// its spend records.
+func (c *Caller) KeyHash() string { return c.key.Token }
+
 // Labels name the key in spend records: alias, user_id, team_id.
 func (c *Caller) Labels() (alias, user, team string) {
 	return c.key.KeyAlias, c.key.UserID, c.key.TeamID

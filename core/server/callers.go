@@ -82,6 +82,21 @@ func (s *Server) authedCall(h callHandler) http.HandlerFunc {
 	}
 }
 
+// hashedKey is a Caller that knows its key's hash (keyHash of the
+// presented key), as a virtual key's stored document does.
+type hashedKey interface {
+	KeyHash() string
+}
+
+// keyHash is the spend record's key hash: the virtual key's own when it
+// has one (no third SHA-256 of the key per request), else made from r.
+func (c *call) keyHash(r *http.Request) string {
+	if k, ok := c.key.(hashedKey); ok {
+		return k.KeyHash()
+	}
+	return keyHash(r)
+}
+
 // AdminCaller is a Caller that may be an admin identity (a user signed in
 // through SSO in an admin group): such a caller passes adminOnly as the
 // master key does. Virtual keys never are.
