@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/claude-gateway/claude-gateway/core/jsonstr"
 	"github.com/claude-gateway/claude-gateway/core/llm"
 	"github.com/claude-gateway/claude-gateway/core/logging"
 	"github.com/claude-gateway/claude-gateway/core/router"
@@ -32,6 +33,7 @@ type call struct {
 	ttfb     time.Duration
 	usage    llm.Usage
 	gone     bool   // client disconnected
+	stopped  bool   // the stream relayed message_stop
 	caller   Caller // the virtual key once admitted (Begin succeeded)
 	// keyAlias, userID, teamID label a virtual key's spend records.
 	keyAlias, userID, teamID string
@@ -273,25 +275,12 @@ func (s *Server) serveAnthropic(w http.ResponseWriter, r *http.Request, kind llm
 	r = s.observe(r)
 	c := &call{id: newCallID(), start: time.Now(), endpoint: r.URL.Path}
 	defer s.finish(r, c)
-	w.Header().Set("x-litellm-call-id", c.id)
-
-	body, lerr := s.readBody(w, r)
-	if lerr == nil {
-		c.req, lerr = parseMessagesRequest(body, kind, r.Header)
-	}
-	if lerr != nil {
-		c.fail(lerr)
-		s.writeError(w, r, lerr)
-		return
-	}
-	c.req.CallID = c.id
-	if s.opts.Debug {
-		s.log.DebugContext(r.Context(), "request body", "call_id", c.id, "body", string(body))
-	}
-
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	res, ok := s.route(ctx, w, r, c)
+	// Everything up to the answer happens in prepareAnthropic, whose frame
+	// is gone by the time a stream is relayed: this frame stays on the
+	// handler's stack for the stream's whole life, so it is kept small.
+	res, ok := s.prepareAnthropic(ctx, w, r, c, kind)
 	if !ok {
 		return
 	}
@@ -300,6 +289,26 @@ func (s *Server) serveAnthropic(w http.ResponseWriter, r *http.Request, kind llm
 		return
 	}
 	s.writeResponse(w, c, res.Response)
+}
+
+// prepareAnthropic reads, checks and routes an Anthropic request. On
+// failure it has answered the client and reports false.
+func (s *Server) prepareAnthropic(ctx context.Context, w http.ResponseWriter, r *http.Request, c *call, kind llm.Kind) (*router.Result, bool) {
+	w.Header().Set("x-litellm-call-id", c.id)
+	body, lerr := s.readBody(w, r)
+	if lerr == nil {
+		c.req, lerr = parseMessagesRequest(body, kind, r.Header)
+	}
+	if lerr != nil {
+		c.fail(lerr)
+		s.writeError(w, r, lerr)
+		return nil, false
+	}
+	c.req.CallID = c.id
+	if s.opts.Debug {
+		s.log.DebugContext(r.Context(), "request body", "call_id", c.id, "body", string(body))
+	}
+	return s.route(ctx, w, r, c)
 }
 
 // route sends c's request through the router and sets the routing headers.
@@ -402,7 +411,11 @@ func rewriteModel(ev llm.Event, model string) llm.Event {
 	if ev.Type != "message_start" || !bytes.Contains(ev.Data, []byte(`"model"`)) {
 		return ev
 	}
-	if b, err := sjson.SetBytes(ev.Data, "message.model", model); err == nil {
+	// The one-pass splice first: sjson's deep frames here would grow the
+	// handler's stack for the rest of the stream.
+	if b, ok := jsonstr.SetString(ev.Data, model, "message", "model"); ok {
+		ev.Data = b
+	} else if b, err := sjson.SetBytes(ev.Data, "message.model", model); err == nil {
 		ev.Data = b
 	}
 	return ev

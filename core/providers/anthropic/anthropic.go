@@ -18,6 +18,7 @@ import (
 
 	"github.com/claude-gateway/claude-gateway/core/betas"
 	"github.com/claude-gateway/claude-gateway/core/config"
+	"github.com/claude-gateway/claude-gateway/core/jsonstr"
 	"github.com/claude-gateway/claude-gateway/core/llm"
 	"github.com/claude-gateway/claude-gateway/core/sse"
 	"github.com/tidwall/gjson"
@@ -114,7 +115,7 @@ func (p *Provider) Stream(ctx context.Context, req *llm.Request) (llm.Stream, er
 
 // do sends the request and turns a non-2xx answer into an *llm.Error.
 func (p *Provider) do(ctx context.Context, req *llm.Request) (*http.Response, error) {
-	body, err := sjson.SetBytes(bytes.Clone(req.Body), "model", p.model)
+	body, err := setModel(req.Body, p.model)
 	if err != nil {
 		return nil, &llm.Error{Status: 400, Type: llm.ErrInvalidRequest, Message: "cannot set model: " + err.Error()}
 	}
@@ -168,6 +169,17 @@ func (p *Provider) do(ctx context.Context, req *llm.Request) (*http.Response, er
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	return nil, ErrorFromResponse(resp.StatusCode, resp.Header, data)
+}
+
+// setModel returns a copy of body naming model. The one-pass splice keeps
+// the goroutine's stack small (a stream's handler keeps whatever stack it
+// grew to for the stream's life); sjson covers what it does not (a body
+// without "model", escaped keys).
+func setModel(body []byte, model string) ([]byte, error) {
+	if out, ok := jsonstr.SetString(body, model, "model"); ok {
+		return out, nil
+	}
+	return sjson.SetBytes(bytes.Clone(body), "model", model)
 }
 
 // ErrorFromResponse types an upstream error answer. An Anthropic-shaped body
