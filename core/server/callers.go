@@ -47,23 +47,32 @@ func (s *Server) isMaster(r *http.Request) bool {
 }
 
 // authed admits the master key, else a virtual key through Options.Admit.
+// The check runs in admit, whose frame (the key hashed in a stack buffer)
+// is gone before h runs: h's frames stay under a stream for its life.
 func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.hasKey || s.isMaster(r) {
+		if r, ok := s.admit(w, r); ok {
 			h(w, r)
-			return
 		}
-		if s.opts.Admit == nil {
-			s.writeError(w, r, &llm.Error{Status: 401, Type: llm.ErrAuthentication, Message: "invalid x-api-key or Authorization bearer token"})
-			return
-		}
-		c, e := s.opts.Admit(r.Context(), clientKey(r))
-		if e != nil {
-			s.writeError(w, r, e)
-			return
-		}
-		h(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
 	}
+}
+
+// admit checks r's key: r itself for the master key (or an open gateway),
+// r carrying the Caller for a virtual key, or false once it has answered.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+	if !s.hasKey || s.isMaster(r) {
+		return r, true
+	}
+	if s.opts.Admit == nil {
+		s.writeError(w, r, &llm.Error{Status: 401, Type: llm.ErrAuthentication, Message: "invalid x-api-key or Authorization bearer token"})
+		return nil, false
+	}
+	c, e := s.opts.Admit(r.Context(), clientKey(r))
+	if e != nil {
+		s.writeError(w, r, e)
+		return nil, false
+	}
+	return r.WithContext(context.WithValue(r.Context(), callerKey{}, c)), true
 }
 
 // AdminCaller is a Caller that may be an admin identity (a user signed in

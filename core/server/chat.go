@@ -19,7 +19,7 @@ import (
 // translated back. Every error is in OpenAI's shape.
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	r = s.observe(r)
-	c := &call{id: newCallID(), start: time.Now(), endpoint: r.URL.Path}
+	c := newCall(r)
 	defer s.finish(r, c)
 	w.Header().Set("x-litellm-call-id", c.id)
 

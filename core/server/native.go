@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/llm"
 	"github.com/tidwall/gjson"
@@ -104,7 +103,7 @@ type nativeCall struct {
 // header and (Bedrock) the body's anthropic_beta.
 func (s *Server) serveNative(w http.ResponseWriter, r *http.Request, nc nativeCall) {
 	r = s.observe(r)
-	c := &call{id: newCallID(), start: time.Now(), endpoint: r.URL.Path}
+	c := newCall(r)
 	defer s.finish(r, c)
 	w.Header().Set("x-litellm-call-id", c.id)
 

@@ -47,6 +47,14 @@ func (ew *eventWriter) write(enc func([]byte) []byte) bool { return ew.send(enc,
 // send is write with the flush optional: the relay skips it while the next
 // upstream event is already at hand, and flushes before it would wait.
 func (ew *eventWriter) send(enc func([]byte) []byte, flush bool) bool {
+	if !ew.put(enc) {
+		return false
+	}
+	return !flush || ew.flush()
+}
+
+// put encodes and writes, unflushed.
+func (ew *eventWriter) put(enc func([]byte) []byte) bool {
 	ew.mu.Lock()
 	defer ew.mu.Unlock()
 	if ew.gone {
@@ -67,15 +75,34 @@ func (ew *eventWriter) send(enc func([]byte) []byte, flush bool) bool {
 		return false
 	}
 	ew.unflushed = ew.unflushed || len(buf) > 0
-	// An event that encodes to nothing still flushes what an earlier
-	// unflushed event left: the relay is about to wait on the upstream.
-	if flush && ew.unflushed {
+	return true
+}
+
+// flush sends what put wrote. An event that encoded to nothing still
+// flushes what an earlier unflushed event left: the relay is about to wait
+// on the upstream. The first flush writes the response headers, net/http's
+// deepest frames: it is called from the relay directly, not from put.
+func (ew *eventWriter) flush() bool {
+	ew.mu.Lock()
+	defer ew.mu.Unlock()
+	if ew.gone {
+		return false
+	}
+	if ew.unflushed {
 		ew.unflushed = false
 		// The lambdaurl writer has no Flush but writes through; ignore ErrNotSupported.
 		_ = ew.rc.Flush()
 		ew.last.Store(int64(time.Since(ew.epoch)))
 	}
 	return true
+}
+
+// putEvent is put for one upstream event. Not inlined, so that the
+// encoding closure is not on the relay's frame when it flushes (see flush).
+//
+//go:noinline
+func (ew *eventWriter) putEvent(enc streamEncoder, ev llm.Event) bool {
+	return ew.put(func(dst []byte) []byte { return enc.event(dst, ev) })
 }
 
 // keepAlive sends ping whenever nothing was written for interval, until stop is called.
@@ -210,8 +237,7 @@ func (s *Server) relay(ctx context.Context, c *call, st llm.Stream, ew *eventWri
 		case "error":
 			c.errType = errorType(ev)
 		}
-		flush := buffered == nil || !buffered.Buffered()
-		if !ew.send(func(dst []byte) []byte { return enc.event(dst, ev) }, flush) {
+		if !ew.putEvent(enc, ev) || (buffered == nil || !buffered.Buffered()) && !ew.flush() {
 			c.gone = true
 			return nil
 		}

@@ -71,10 +71,24 @@ func New(_ context.Context, d config.Deployment, opts Options) (*Provider, error
 	return p, nil
 }
 
+// Per-connection buffers of the upstream transport (net/http's default is
+// 4 KB each, held for the connection's life, idle or streaming). The request
+// is written once: a small write buffer holds its headers and a bigger body
+// goes straight to the socket. Responses are read through an SSE reader or
+// io.ReadAll, which read in small pieces: 2 KB still takes several events
+// per read under load.
+const (
+	writeBufferSize = 1 << 10
+	readBufferSize  = 2 << 10
+)
+
 // DefaultHTTPClient suits long streams: no overall timeout (the router sets
-// deadlines per attempt), bounded connection set-up, many idle connections.
+// deadlines per attempt), bounded connection set-up, many idle connections,
+// small per-connection buffers.
 func DefaultHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.WriteBufferSize = writeBufferSize
+	t.ReadBufferSize = readBufferSize
 	t.MaxIdleConns = 1024
 	t.MaxIdleConnsPerHost = 256
 	t.IdleConnTimeout = 90 * time.Second
