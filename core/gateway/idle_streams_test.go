@@ -28,7 +28,7 @@ func measureFootprint() footprint {
 // openIdleStreams opens n streams to url whose upstream has sent its first
 // event and then waits, and returns the footprint they add, per stream.
 // The streams are ended (and their goroutines gone) before it returns.
-func openIdleStreams(t *testing.T, url string, n int) footprint {
+func openIdleStreams(t *testing.T, url string, n int, body string) footprint {
 	t.Helper()
 	before := measureFootprint()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -42,7 +42,7 @@ func openIdleStreams(t *testing.T, url string, n int) footprint {
 			defer done.Done()
 			once := sync.OnceFunc(opened.Done)
 			defer once()
-			req, _ := http.NewRequestWithContext(ctx, "POST", url+"/v1/messages", strings.NewReader(simpleBody))
+			req, _ := http.NewRequestWithContext(ctx, "POST", url+"/v1/messages", strings.NewReader(body))
 			req.Header.Set("x-api-key", masterKey)
 			req.Header.Set("anthropic-version", "2023-06-01")
 			resp, err := client.Do(req)
@@ -81,14 +81,17 @@ func openIdleStreams(t *testing.T, url string, n int) footprint {
 // TestIdleStreamFootprint: an open stream whose upstream is silent (a long
 // think, a client's tool run) costs the gateway a bounded, small amount:
 // its four goroutines (the handler, net/http's connection reader and the
-// upstream connection's two loops) on small stacks, and no pooled buffers.
+// upstream connection's two loops) on small stacks, no pooled buffers, and
+// not its prompt.
 // The cost is the difference between streams through the gateway and the
 // same streams straight to the upstream, in one process. The bounds are
 // generous (measured here: 4 goroutines, 13-19 KB of stacks, ~27.5 KB of
 // live heap, most of it net/http's own connection buffers; 38 KB before the
 // upstream reader and the event writer gave their buffers back while idle
-// and the upstream transport's buffers shrank): a goroutine more per
-// stream, or one more 4 KB buffer held per idle stream, breaks them.
+// and the upstream transport's buffers shrank, and over 100 KB with this
+// prompt before the prompt and its upstream copy were let go of): a
+// goroutine more per stream, or one more 4 KB buffer held per idle stream,
+// breaks them.
 func TestIdleStreamFootprint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens hundreds of streams")
@@ -108,9 +111,13 @@ func TestIdleStreamFootprint(t *testing.T) {
 	t.Cleanup(func() { close(release); up.Close() })
 	gw := startGateway(t, anthropicConfig(up.URL), gateway.Options{})
 
-	openIdleStreams(t, gw.URL, 20) // warm up: pools, lazily built tables
-	direct := openIdleStreams(t, up.URL, n)
-	via := openIdleStreams(t, gw.URL, n)
+	// A prompt of 32 KB (Claude Code's are often far bigger): only the
+	// attempts need it, so an open stream must not keep it (nor the copy
+	// sent upstream) for its life.
+	body := `{"model":"claude-sonnet","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"` + strings.Repeat("lorem ipsum ", 32<<10/12) + `"}]}`
+	openIdleStreams(t, gw.URL, 20, body) // warm up: pools, lazily built tables
+	direct := openIdleStreams(t, up.URL, n, body)
+	via := openIdleStreams(t, gw.URL, n, body)
 	cost := footprint{via.heap - direct.heap, via.stack - direct.stack, via.goroutines - direct.goroutines}
 	t.Logf("gateway per idle stream: %.1f goroutines, %.1f KB stack, %.1f KB heap (direct: %.1f goroutines, %.1f KB stack, %.1f KB heap)",
 		cost.goroutines, cost.stack/1024, cost.heap/1024, direct.goroutines, direct.stack/1024, direct.heap/1024)

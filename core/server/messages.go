@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -145,10 +146,13 @@ func parseMessagesRequest(body []byte, kind llm.Kind, h http.Header) (*llm.Reque
 			return nil, bad(msg)
 		}
 	}
+	// The strings kept are cloned: gjson's results point into its own copy
+	// of the whole body, which a kept model name would hold for a stream's
+	// life.
 	req := &llm.Request{
 		Kind:                 kind,
 		Body:                 body,
-		Model:                model.Str,
+		Model:                strings.Clone(model.Str),
 		Stream:               kind == llm.KindMessages && stream.Type == gjson.True,
 		Betas:                llm.ParseBetas(h),
 		Version:              h.Get("anthropic-version"),
@@ -156,7 +160,7 @@ func parseMessagesRequest(body []byte, kind llm.Kind, h http.Header) (*llm.Reque
 		EstimatedInputTokens: int64(len(body) / 4),
 	}
 	if req.SessionID == "" {
-		req.SessionID = metadata.Get("user_id").String()
+		req.SessionID = strings.Clone(metadata.Get("user_id").String())
 	}
 	apply1M(req)
 	return req, nil
@@ -333,6 +337,9 @@ func (s *Server) route(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		return nil, false
 	}
 	res, err := s.router.Route(ctx, c.req)
+	// Only the attempts read the body, and they are over: a stream may stay
+	// open for minutes, and a prompt can be megabytes.
+	c.req.Body = nil
 	c.res = res
 	s.setRouteHeaders(w.Header(), res, c)
 	if err == nil {

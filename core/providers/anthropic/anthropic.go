@@ -7,6 +7,7 @@ package anthropic
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/betas"
@@ -141,10 +143,16 @@ func (p *Provider) do(ctx context.Context, req *llm.Request) (*http.Response, er
 			body, _ = sjson.DeleteBytes(body, k)
 		}
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+path, bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+path, nil)
 	if err != nil {
 		return nil, err
 	}
+	// The transport keeps the request for as long as the response streams:
+	// its body must not keep the (often large) prompt alive that long.
+	rb := newRequestBody(body)
+	hreq.Body, hreq.ContentLength = rb, int64(len(body))
+	hreq.GetBody = rb.rewind
+	defer rb.done()
 	// Canonical keys and one array for the values: no per-header allocations.
 	vals := make([]string, 0, 8)
 	set := func(canonicalKey, v string) {
@@ -195,6 +203,72 @@ func setModel(body []byte, model string) ([]byte, error) {
 	}
 	return sjson.SetBytes(bytes.Clone(body), "model", model)
 }
+
+// requestBody is an upstream request body that lets go of its bytes once
+// they are sent and the round trip is over, so that a stream open for
+// minutes does not hold its (often large) prompt. Until then the transport
+// may rewind it (GetBody) to retry on a fresh connection; a body still being
+// written when the answer arrives is let go of at its end, never cut short.
+type requestBody struct {
+	bb  *bodyBytes
+	off int
+}
+
+// bodyBytes is what a request body and its rewound copies share.
+type bodyBytes struct {
+	mu   sync.Mutex
+	b    []byte
+	sent bool // the current reader reached the end
+	over bool // the round trip has returned
+}
+
+func newRequestBody(b []byte) *requestBody { return &requestBody{bb: &bodyBytes{b: b}} }
+
+func (rb *requestBody) Read(p []byte) (int, error) {
+	bb := rb.bb
+	bb.mu.Lock()
+	defer bb.mu.Unlock()
+	if rb.off >= len(bb.b) {
+		bb.sent = true
+		if bb.over {
+			bb.b = nil
+		}
+		return 0, io.EOF
+	}
+	n := copy(p, bb.b[rb.off:])
+	rb.off += n
+	// All of it is copied out: sent, even if no Read comes back for io.EOF.
+	bb.sent = rb.off == len(bb.b)
+	return n, nil
+}
+
+func (rb *requestBody) Close() error { return nil }
+
+// rewind is GetBody: the same bytes from the start.
+func (rb *requestBody) rewind() (io.ReadCloser, error) {
+	bb := rb.bb
+	bb.mu.Lock()
+	defer bb.mu.Unlock()
+	if bb.b == nil {
+		return nil, errBodyReleased
+	}
+	bb.sent = false
+	return &requestBody{bb: bb}, nil
+}
+
+// done marks the round trip over: the bytes go now if they were sent, else
+// when the reader reaches their end.
+func (rb *requestBody) done() {
+	bb := rb.bb
+	bb.mu.Lock()
+	bb.over = true
+	if bb.sent {
+		bb.b = nil
+	}
+	bb.mu.Unlock()
+}
+
+var errBodyReleased = errors.New("anthropic: request body already sent")
 
 // ErrorFromResponse types an upstream error answer. An Anthropic-shaped body
 // is kept as is: clients (Claude Code) act on its exact message.
