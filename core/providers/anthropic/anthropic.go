@@ -131,9 +131,35 @@ func (p *Provider) Stream(ctx context.Context, req *llm.Request) (llm.Stream, er
 
 // do sends the request and turns a non-2xx answer into an *llm.Error.
 func (p *Provider) do(ctx context.Context, req *llm.Request) (*http.Response, error) {
+	// The request is built in its own frame: the round trip runs deep
+	// (transport, allocator slow paths) under the handler's whole stack,
+	// and a stream's handler keeps whatever stack it grew to.
+	hreq, rb, err := p.newRequest(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.roundTrip(hreq)
+	rb.done()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &llm.Error{Status: 502, Type: llm.ErrAPI, Message: "upstream unreachable", Cause: err, Retryable: true}
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return nil, ErrorFromResponse(resp.StatusCode, resp.Header, data)
+}
+
+// newRequest builds the upstream request for req: the body naming the
+// deployment's model, and the API's headers.
+func (p *Provider) newRequest(ctx context.Context, req *llm.Request) (*http.Request, *requestBody, error) {
 	body, err := setModel(req.Body, p.model)
 	if err != nil {
-		return nil, &llm.Error{Status: 400, Type: llm.ErrInvalidRequest, Message: "cannot set model: " + err.Error()}
+		return nil, nil, &llm.Error{Status: 400, Type: llm.ErrInvalidRequest, Message: "cannot set model: " + err.Error()}
 	}
 	path := "/v1/messages"
 	if req.Kind == llm.KindCountTokens {
@@ -145,14 +171,13 @@ func (p *Provider) do(ctx context.Context, req *llm.Request) (*http.Response, er
 	}
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+path, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// The transport keeps the request for as long as the response streams:
 	// its body must not keep the (often large) prompt alive that long.
 	rb := newRequestBody(body)
 	hreq.Body, hreq.ContentLength = rb, int64(len(body))
 	hreq.GetBody = rb.rewind
-	defer rb.done()
 	// Canonical keys and one array for the values: no per-header allocations.
 	vals := make([]string, 0, 8)
 	set := func(canonicalKey, v string) {
@@ -178,19 +203,7 @@ func (p *Provider) do(ctx context.Context, req *llm.Request) (*http.Response, er
 	if kept, _ := betas.Default().Filter(config.ProviderAnthropic, req.Betas); len(kept) > 0 {
 		set("Anthropic-Beta", strings.Join(kept, ","))
 	}
-	resp, err := p.roundTrip(hreq)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, &llm.Error{Status: 502, Type: llm.ErrAPI, Message: "upstream unreachable", Cause: err, Retryable: true}
-	}
-	if resp.StatusCode/100 == 2 {
-		return resp, nil
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return nil, ErrorFromResponse(resp.StatusCode, resp.Header, data)
+	return hreq, rb, nil
 }
 
 // setModel returns a copy of body naming model. The one-pass splice keeps
