@@ -1,4 +1,5 @@
 // Package jsonstr writes JSON string literals by appending to byte slices,
+// and sets one string member of a JSON object in a single shallow pass,
 // for the hot paths that build JSON without encoding/json (stream
 // translation, spend records).
 package jsonstr

@@ -46,8 +46,9 @@ func (s *Server) isMaster(r *http.Request) bool {
 	return subtle.ConstantTimeCompare(sum[:], s.keySum[:]) == 1
 }
 
-// authed admits the master key, else a virtual key through Options.Admit;
-// h finds the virtual key with callerFrom.
+// authed admits the master key, else a virtual key through Options.Admit.
+// The check runs in admit, whose frame (the key hashed in a stack buffer)
+// is gone before h runs: h's frames stay under a stream for its life.
 func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 	return s.authedCall(func(w http.ResponseWriter, r *http.Request, cl Caller) {
 		if cl != nil {
@@ -65,21 +66,28 @@ type callHandler func(w http.ResponseWriter, r *http.Request, cl Caller)
 // context and a copy of the request (~300 bytes) per keyed call.
 func (s *Server) authedCall(h callHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.hasKey || s.isMaster(r) {
-			h(w, r, nil)
-			return
+		if cl, ok := s.admit(w, r); ok {
+			h(w, r, cl)
 		}
-		if s.opts.Admit == nil {
-			s.writeError(w, r, &llm.Error{Status: 401, Type: llm.ErrAuthentication, Message: "invalid x-api-key or Authorization bearer token"})
-			return
-		}
-		c, e := s.opts.Admit(r.Context(), clientKey(r))
-		if e != nil {
-			s.writeError(w, r, e)
-			return
-		}
-		h(w, r, c)
 	}
+}
+
+// admit checks r's key: a nil Caller for the master key (or an open
+// gateway), the virtual key's Caller, or false once it has answered.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) (Caller, bool) {
+	if !s.hasKey || s.isMaster(r) {
+		return nil, true
+	}
+	if s.opts.Admit == nil {
+		s.writeError(w, r, &llm.Error{Status: 401, Type: llm.ErrAuthentication, Message: "invalid x-api-key or Authorization bearer token"})
+		return nil, false
+	}
+	c, e := s.opts.Admit(r.Context(), clientKey(r))
+	if e != nil {
+		s.writeError(w, r, e)
+		return nil, false
+	}
+	return c, true
 }
 
 // hashedKey is a Caller that knows its key's hash (keyHash of the

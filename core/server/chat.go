@@ -19,7 +19,8 @@ import (
 // translated back. Every error is in OpenAI's shape.
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request, cl Caller) {
 	r = s.observe(r)
-	c := &call{id: newCallID(), start: time.Now(), endpoint: r.URL.Path, key: cl}
+	c := newCall(r)
+	c.key = cl
 	defer s.finish(r, c)
 	w.Header().Set("x-litellm-call-id", c.id)
 

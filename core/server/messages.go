@@ -9,9 +9,12 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/claude-gateway/claude-gateway/core/jsonstr"
 	"github.com/claude-gateway/claude-gateway/core/llm"
 	"github.com/claude-gateway/claude-gateway/core/logging"
 	"github.com/claude-gateway/claude-gateway/core/router"
@@ -33,10 +36,24 @@ type call struct {
 	usage    llm.Usage
 	gone     bool   // client disconnected
 	key      Caller // the request's virtual key (nil: the master key)
+	stopped  bool   // the stream relayed message_stop
 	caller   Caller // the virtual key once admitted (Begin succeeded)
 	// keyAlias, userID, teamID label a virtual key's spend records.
 	keyAlias, userID, teamID string
 	overhead                 time.Duration
+}
+
+// calls recycles call records. A call lives on the heap, not in the
+// handler's frame: that frame stays on the goroutine's stack for a stream's
+// whole life, and a few hundred bytes there push a handler past its 8 KB
+// stack into a 16 KB one.
+var calls = sync.Pool{New: func() any { return new(call) }}
+
+// newCall starts the bookkeeping of request r; finish recycles it.
+func newCall(r *http.Request) *call {
+	c := calls.Get().(*call)
+	c.id, c.start, c.endpoint = newCallID(), time.Now(), r.URL.Path
+	return c
 }
 
 func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request, cl Caller) {
@@ -130,10 +147,13 @@ func parseMessagesRequest(body []byte, kind llm.Kind, h http.Header) (*llm.Reque
 			return nil, bad(msg)
 		}
 	}
+	// The strings kept are cloned: gjson's results point into its own copy
+	// of the whole body, which a kept model name would hold for a stream's
+	// life.
 	req := &llm.Request{
 		Kind:                 kind,
 		Body:                 body,
-		Model:                model.Str,
+		Model:                strings.Clone(model.Str),
 		Stream:               kind == llm.KindMessages && stream.Type == gjson.True,
 		Betas:                llm.ParseBetas(h),
 		Version:              h.Get("anthropic-version"),
@@ -141,7 +161,7 @@ func parseMessagesRequest(body []byte, kind llm.Kind, h http.Header) (*llm.Reque
 		EstimatedInputTokens: int64(len(body) / 4),
 	}
 	if req.SessionID == "" {
-		req.SessionID = metadata.Get("user_id").String()
+		req.SessionID = strings.Clone(metadata.Get("user_id").String())
 	}
 	apply1M(req)
 	return req, nil
@@ -272,27 +292,15 @@ func duplicateKey(obj gjson.Result) (key string, ok bool) {
 
 func (s *Server) serveAnthropic(w http.ResponseWriter, r *http.Request, kind llm.Kind, cl Caller) {
 	r = s.observe(r)
-	c := &call{id: newCallID(), start: time.Now(), endpoint: r.URL.Path, key: cl}
+	c := newCall(r)
+	c.key = cl
 	defer s.finish(r, c)
-	w.Header().Set("x-litellm-call-id", c.id)
-
-	body, lerr := s.readBody(w, r)
-	if lerr == nil {
-		c.req, lerr = parseMessagesRequest(body, kind, r.Header)
-	}
-	if lerr != nil {
-		c.fail(lerr)
-		s.writeError(w, r, lerr)
-		return
-	}
-	c.req.CallID = c.id
-	if s.opts.Debug {
-		s.log.DebugContext(r.Context(), "request body", "call_id", c.id, "body", string(body))
-	}
-
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	res, ok := s.route(ctx, w, r, c)
+	// Everything up to the answer happens in prepareAnthropic, whose frame
+	// is gone by the time a stream is relayed: this frame stays on the
+	// handler's stack for the stream's whole life, so it is kept small.
+	res, ok := s.prepareAnthropic(ctx, w, r, c, kind)
 	if !ok {
 		return
 	}
@@ -303,6 +311,26 @@ func (s *Server) serveAnthropic(w http.ResponseWriter, r *http.Request, kind llm
 	s.writeResponse(w, c, res.Response)
 }
 
+// prepareAnthropic reads, checks and routes an Anthropic request. On
+// failure it has answered the client and reports false.
+func (s *Server) prepareAnthropic(ctx context.Context, w http.ResponseWriter, r *http.Request, c *call, kind llm.Kind) (*router.Result, bool) {
+	w.Header().Set("x-litellm-call-id", c.id)
+	body, lerr := s.readBody(w, r)
+	if lerr == nil {
+		c.req, lerr = parseMessagesRequest(body, kind, r.Header)
+	}
+	if lerr != nil {
+		c.fail(lerr)
+		s.writeError(w, r, lerr)
+		return nil, false
+	}
+	c.req.CallID = c.id
+	if s.opts.Debug {
+		s.log.DebugContext(r.Context(), "request body", "call_id", c.id, "body", string(body))
+	}
+	return s.route(ctx, w, r, c)
+}
+
 // route sends c's request through the router and sets the routing headers.
 // On failure it answers the client (in the endpoint's error shape) and
 // reports false; a client that already left gets nothing.
@@ -311,6 +339,9 @@ func (s *Server) route(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		return nil, false
 	}
 	res, err := s.router.Route(ctx, c.req)
+	// Only the attempts read the body, and they are over: a stream may stay
+	// open for minutes, and a prompt can be megabytes.
+	c.req.Body = nil
 	c.res = res
 	s.setRouteHeaders(w.Header(), res, c)
 	if err == nil {
@@ -403,7 +434,11 @@ func rewriteModel(ev llm.Event, model string) llm.Event {
 	if ev.Type != "message_start" || !bytes.Contains(ev.Data, []byte(`"model"`)) {
 		return ev
 	}
-	if b, err := sjson.SetBytes(ev.Data, "message.model", model); err == nil {
+	// The one-pass splice first: sjson's deep frames here would grow the
+	// handler's stack for the rest of the stream.
+	if b, ok := jsonstr.SetString(ev.Data, model, "message", "model"); ok {
+		ev.Data = b
+	} else if b, err := sjson.SetBytes(ev.Data, "message.model", model); err == nil {
 		ev.Data = b
 	}
 	return ev
@@ -455,6 +490,8 @@ func (s *Server) finish(r *http.Request, c *call) {
 	}
 	s.obs.Finish(r.Context(), Call{Record: rec, API: apiName(c), UpstreamStatus: upstreamStatus, Overhead: c.overhead, TTFT: c.ttfb})
 	s.logCall(r, c, &rec, upstreamStatus, end)
+	*c = call{}
+	calls.Put(c)
 }
 
 // logCall writes the access line: the spend record's fields but the key

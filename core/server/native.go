@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/llm"
 	"github.com/tidwall/gjson"
@@ -104,7 +103,8 @@ type nativeCall struct {
 // header and (Bedrock) the body's anthropic_beta.
 func (s *Server) serveNative(w http.ResponseWriter, r *http.Request, cl Caller, nc nativeCall) {
 	r = s.observe(r)
-	c := &call{id: newCallID(), start: time.Now(), endpoint: r.URL.Path, key: cl}
+	c := newCall(r)
+	c.key = cl
 	defer s.finish(r, c)
 	w.Header().Set("x-litellm-call-id", c.id)
 

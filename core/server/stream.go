@@ -14,8 +14,14 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-// writeBufs recycles the per-stream event buffers.
+// writeBufs recycles event encoding buffers. A buffer is taken for one
+// write and returned right after it, so an idle stream holds none (a
+// thousand open streams would otherwise hold a thousand idle buffers).
 var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// maxPooledBuf bounds a buffer kept in writeBufs: one huge event's buffer
+// is left to the collector rather than kept around.
+const maxPooledBuf = 64 << 10
 
 // eventWriter serialises writes to the client: the relay loop writes events,
 // and a keep-alive timer writes pings when the upstream is silent.
@@ -23,9 +29,10 @@ type eventWriter struct {
 	mu   sync.Mutex
 	w    http.ResponseWriter
 	rc   *http.ResponseController
-	buf  []byte
 	gone bool
-	last atomic.Int64 // monotonic nanoseconds of the last write
+	// unflushed is set while written bytes wait for a flush.
+	unflushed bool
+	last      atomic.Int64 // monotonic nanoseconds of the last write
 	// stopped is set just before message_stop is written: nothing may
 	// follow it but the stream's own end, so keep-alive pings stop there.
 	stopped atomic.Bool
@@ -40,25 +47,62 @@ func (ew *eventWriter) write(enc func([]byte) []byte) bool { return ew.send(enc,
 // send is write with the flush optional: the relay skips it while the next
 // upstream event is already at hand, and flushes before it would wait.
 func (ew *eventWriter) send(enc func([]byte) []byte, flush bool) bool {
+	if !ew.put(enc) {
+		return false
+	}
+	return !flush || ew.flush()
+}
+
+// put encodes and writes, unflushed.
+func (ew *eventWriter) put(enc func([]byte) []byte) bool {
 	ew.mu.Lock()
 	defer ew.mu.Unlock()
 	if ew.gone {
 		return false
 	}
-	ew.buf = enc(ew.buf[:0])
-	if len(ew.buf) == 0 {
-		return true
+	bufp := writeBufs.Get().(*[]byte)
+	buf := enc((*bufp)[:0])
+	var err error
+	if len(buf) > 0 {
+		_, err = ew.w.Write(buf)
 	}
-	if _, err := ew.w.Write(ew.buf); err != nil {
+	if cap(buf) <= maxPooledBuf {
+		*bufp = buf[:0]
+		writeBufs.Put(bufp)
+	}
+	if err != nil {
 		ew.gone = true
 		return false
 	}
-	if flush {
+	ew.unflushed = ew.unflushed || len(buf) > 0
+	return true
+}
+
+// flush sends what put wrote. An event that encoded to nothing still
+// flushes what an earlier unflushed event left: the relay is about to wait
+// on the upstream. The first flush writes the response headers, net/http's
+// deepest frames: it is called from the relay directly, not from put.
+func (ew *eventWriter) flush() bool {
+	ew.mu.Lock()
+	defer ew.mu.Unlock()
+	if ew.gone {
+		return false
+	}
+	if ew.unflushed {
+		ew.unflushed = false
 		// The lambdaurl writer has no Flush but writes through; ignore ErrNotSupported.
 		_ = ew.rc.Flush()
 		ew.last.Store(int64(time.Since(ew.epoch)))
 	}
 	return true
+}
+
+// putEvent is put for one upstream event. Not inlined, so that the
+// encoding closure is not on the relay's frame when it flushes (see flush).
+//
+//go:noinline
+func (ew *eventWriter) putEvent(enc streamEncoder, ev llm.Event) bool {
+	return ew.put(func(dst []byte) []byte { return enc.event(dst, ev) })
 }
 
 // keepAlive sends ping whenever nothing was written for interval, until stop is called.
@@ -138,12 +182,27 @@ func (anthropicSSE) fail(dst []byte, e *llm.Error) []byte {
 // and one flush per event, a ping whenever the upstream is silent for the
 // ping interval, and a final error in the stream's shape if the upstream
 // fails or ends without message_stop, so a client never mistakes a truncated
-// answer for a whole one. Memory stays constant: one event in flight.
+// answer for a whole one. Memory stays constant: one event in flight, and
+// no buffer held while the stream is idle.
 //
 // Reading happens on the handler's goroutine (no hand-off per event); the
-// keep-alive is a timer that only wakes when the stream has been idle.
+// keep-alive is a timer that only wakes when the stream has been idle. The
+// frames below the read stay on that goroutine's stack for the stream's
+// life, so the loop (relay) is kept apart from the set-up and the rare
+// endings, and each of them small.
 func (s *Server) writeStream(ctx context.Context, w http.ResponseWriter, c *call, st llm.Stream, enc streamEncoder) {
 	defer st.Close()
+	ew := startStream(w, c, enc)
+	stop := ew.keepAlive(s.opts.PingInterval, enc.ping())
+	defer stop()
+	if err := s.relay(ctx, c, st, ew, enc); err != nil {
+		s.endStream(ctx, c, err, ew, enc)
+	}
+	c.gone = c.gone || ew.gone
+}
+
+// startStream commits the response: status and stream headers.
+func startStream(w http.ResponseWriter, c *call, enc streamEncoder) *eventWriter {
 	h := w.Header()
 	hs := headerSetter{h: h, vals: make([]string, 0, 3)}
 	hs.set("Content-Type", enc.contentType())
@@ -151,25 +210,19 @@ func (s *Server) writeStream(ctx context.Context, w http.ResponseWriter, c *call
 	hs.set("X-Accel-Buffering", "no")
 	c.status = 200
 	w.WriteHeader(http.StatusOK)
-	bufp := writeBufs.Get().(*[]byte)
-	ew := &eventWriter{w: w, rc: http.NewResponseController(w), buf: (*bufp)[:0], epoch: time.Now()}
-	defer func() {
-		if cap(ew.buf) <= 64<<10 { // don't keep one huge event's buffer around
-			*bufp = ew.buf[:0]
-			writeBufs.Put(bufp)
-		}
-	}()
-	stop := ew.keepAlive(s.opts.PingInterval, enc.ping())
-	defer stop()
+	return &eventWriter{w: w, rc: http.NewResponseController(w), epoch: time.Now()}
+}
 
+// relay copies events until the stream ends: nil when it ended here (an
+// upstream error event relayed, or the client gone), else the error that
+// ended the upstream (io.EOF for a clean end) for endStream.
+func (s *Server) relay(ctx context.Context, c *call, st llm.Stream, ew *eventWriter, enc streamEncoder) error {
 	buffered, _ := st.(llm.Buffered)
-	first, stopped := true, false
+	first := true
 	for {
 		ev, err := st.Next(ctx)
 		if err != nil {
-			s.endStream(ctx, c, err, stopped, ew, enc)
-			c.gone = c.gone || ew.gone
-			return
+			return err
 		}
 		if first {
 			ev = rewriteModel(ev, c.req.Model)
@@ -179,30 +232,32 @@ func (s *Server) writeStream(ctx context.Context, w http.ResponseWriter, c *call
 		c.usage.ObserveEvent(ev)
 		switch ev.Type {
 		case "message_stop":
-			stopped = true
+			c.stopped = true
 			ew.stopped.Store(true)
 		case "error":
-			c.errType = gjson.GetBytes(ev.Data, "error.type").String()
+			c.errType = errorType(ev)
 		}
-		flush := buffered == nil || !buffered.Buffered()
-		if !ew.send(func(dst []byte) []byte { return enc.event(dst, ev) }, flush) {
+		if !ew.putEvent(enc, ev) || (buffered == nil || !buffered.Buffered()) && !ew.flush() {
 			c.gone = true
-			return
+			return nil
 		}
 		if ev.Type == "error" {
 			// An upstream error event ends the stream (nothing follows it
 			// in Anthropic's protocol): stop here rather than add a second
 			// "ended before message_stop" error that would also overwrite
 			// the upstream's error type in the spend record.
-			return
+			return nil
 		}
 	}
 }
 
+// errorType is an upstream error event's error.type.
+func errorType(ev llm.Event) string { return gjson.GetBytes(ev.Data, "error.type").String() }
+
 // endStream closes a stream whose upstream ended or failed.
-func (s *Server) endStream(ctx context.Context, c *call, err error, stopped bool, ew *eventWriter, enc streamEncoder) {
+func (s *Server) endStream(ctx context.Context, c *call, err error, ew *eventWriter, enc streamEncoder) {
 	if errors.Is(err, io.EOF) {
-		if stopped {
+		if c.stopped {
 			ew.write(enc.end)
 			return
 		}

@@ -4,7 +4,6 @@
 package sse
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -19,14 +18,23 @@ import (
 // MaxEventBytes bounds one event; a larger one is an upstream protocol error.
 const MaxEventBytes = 16 << 20
 
-// Reader parses events from an upstream SSE body. Its read buffer comes
-// from a pool and goes back on Close, so a gateway serving many short
-// streams does not allocate one per stream.
+// Reader parses events from an upstream SSE body. It reads into a small
+// buffer of its own and takes a larger one from a pool only for an event
+// that does not fit, giving it back as soon as everything read has been
+// parsed: an idle stream (an upstream thinking, a client's long tool run)
+// holds no pooled buffer while it waits, so a thousand open streams hold a
+// thousand small buffers, not a thousand big ones.
 type Reader struct {
-	r *bufio.Reader
-	// state guards the buffer's return to the pool: Close may run while a
-	// Next is blocked on the network (a stream closed to unblock its read),
-	// and the buffer goes back only once no Next holds it.
+	src io.Reader
+	// buf is small[:] or the pooled *big; the unread bytes are buf[r:w].
+	buf   []byte
+	big   *[]byte
+	r, w  int
+	err   error // the read error to report once buf is drained
+	small [smallBufSize]byte
+	// state guards the pooled buffer's return: Close may run while a Next
+	// is blocked on the network (a stream closed to unblock its read), and
+	// the buffer goes back only once no Next holds it.
 	state atomic.Int32
 }
 
@@ -37,36 +45,46 @@ const (
 	closed
 )
 
-// readBufSize is the read buffer: a few typical events; a longer line is
-// assembled past it (readLine).
-const readBufSize = 4096
+// smallBufSize holds most events whole (Anthropic's deltas are a few
+// hundred bytes); bigBufSize is the pooled buffer for larger ones, grown
+// further for a longer line.
+const (
+	smallBufSize = 512
+	bigBufSize   = 4096
+)
 
-var readBufs = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}
+var bigBufs = sync.Pool{New: func() any { b := make([]byte, bigBufSize); return &b }}
 
-// NewReader reads events from r. Call Close when done with it to recycle its buffer.
+// NewReader reads events from r. Call Close when done with it.
 func NewReader(r io.Reader) *Reader {
-	br := readBufs.Get().(*bufio.Reader)
-	br.Reset(r)
-	return &Reader{r: br}
+	rd := &Reader{src: r}
+	rd.buf = rd.small[:]
+	return rd
 }
 
 // ErrClosed is returned by Next after Close.
 var ErrClosed = errors.New("sse: reader closed")
 
-// Close releases the reader's buffer (once no Next is running; Next may be
-// blocked in the underlying reader, which the caller closes to unblock it).
-// Next returns ErrClosed afterwards. It does not close the underlying reader.
+// Close releases the reader's pooled buffer (once no Next is running; Next
+// may be blocked in the underlying reader, which the caller closes to
+// unblock it). Next returns ErrClosed afterwards. It does not close the
+// underlying reader.
 func (r *Reader) Close() {
 	if r.state.Swap(closed) == idle {
 		r.release()
 	}
 }
 
+// release gives the pooled buffer back (one grown past bigBufSize is left
+// to the collector) and reads into the small buffer again.
 func (r *Reader) release() {
-	br := r.r
-	r.r = nil
-	br.Reset(nil)
-	readBufs.Put(br)
+	if r.big != nil {
+		if cap(*r.big) == bigBufSize {
+			bigBufs.Put(r.big)
+		}
+		r.big = nil
+	}
+	r.buf = r.small[:]
 }
 
 // Next returns the next event with a data field. Comments and events
@@ -157,32 +175,73 @@ func eventName(name []byte) string {
 }
 
 // readLine returns one line without its terminator ("\n" or "\r\n"). The
-// slice points into the read buffer and is valid until the next read, unless
-// the line was longer than the buffer (then it is a fresh copy).
+// slice points into the read buffer and is valid until the next read.
 func (r *Reader) readLine() ([]byte, error) {
-	line, err := r.r.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
-		long := append([]byte(nil), line...)
-		for err == bufio.ErrBufferFull {
-			line, err = r.r.ReadSlice('\n')
-			long = append(long, line...)
-			if len(long) > MaxEventBytes {
-				return nil, ErrEventTooLarge
+	for {
+		if i := bytes.IndexByte(r.buf[r.r:r.w], '\n'); i >= 0 {
+			line := r.buf[r.r : r.r+i]
+			r.r += i + 1
+			if n := len(line); n > 0 && line[n-1] == '\r' {
+				line = line[:n-1]
 			}
+			return line, nil
 		}
-		line = long
+		if r.err != nil {
+			if r.err == io.EOF && r.w > r.r {
+				return nil, io.ErrUnexpectedEOF
+			}
+			return nil, r.err
+		}
+		if err := r.fill(); err != nil {
+			return nil, err
+		}
 	}
+}
+
+// fill reads once more. With nothing unread it reads into the small
+// buffer (an idle stream waits there); a partial line that fills its
+// buffer moves to a bigger one.
+func (r *Reader) fill() error {
+	switch {
+	case r.r == r.w:
+		r.r, r.w = 0, 0
+		r.release()
+	case r.r > 0:
+		r.w = copy(r.buf, r.buf[r.r:r.w])
+		r.r = 0
+	}
+	if r.w == len(r.buf) {
+		if err := r.grow(); err != nil {
+			return err
+		}
+	}
+	n, err := r.src.Read(r.buf[r.w:])
+	r.w += n
 	if err != nil {
-		if err == io.EOF && len(line) > 0 {
-			return nil, io.ErrUnexpectedEOF
-		}
-		return nil, err
+		r.err = err
 	}
-	line = line[:len(line)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
+	return nil
+}
+
+// grow moves the unread bytes to a buffer twice as big: the pooled one
+// first, then fresh ones up to MaxEventBytes.
+func (r *Reader) grow() error {
+	var next *[]byte
+	switch {
+	case r.big == nil:
+		next = bigBufs.Get().(*[]byte)
+	case len(r.buf) >= MaxEventBytes:
+		return ErrEventTooLarge
+	default:
+		b := make([]byte, 2*len(r.buf))
+		next = &b
 	}
-	return line, nil
+	copy(*next, r.buf[:r.w])
+	if r.big != nil && cap(*r.big) == bigBufSize {
+		bigBufs.Put(r.big)
+	}
+	r.big, r.buf = next, *next
+	return nil
 }
 
 // Append appends one event in wire form to dst.
@@ -219,10 +278,6 @@ func (r *Reader) Buffered() bool {
 	if r.state.Load() != idle {
 		return false
 	}
-	n := r.r.Buffered()
-	if n == 0 {
-		return false
-	}
-	b, _ := r.r.Peek(n)
+	b := r.buf[r.r:r.w]
 	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\r\n\r\n"))
 }

@@ -121,3 +121,82 @@ func TestCloseWhileReading(t *testing.T) {
 	}
 	rd.Close() // twice is harmless
 }
+
+// watchedReader hands out one chunk per Read and records, at each Read,
+// whether the sse.Reader waiting on it held a pooled buffer with nothing
+// unread in it (what an idle stream must not do).
+type watchedReader struct {
+	chunks     []string
+	rd         *Reader
+	idleHolds  int // Reads made with nothing unread while holding a pooled buffer
+	bigReads   int // Reads made into a pooled buffer
+	smallReads int
+}
+
+func (w *watchedReader) Read(p []byte) (int, error) {
+	if w.rd.big != nil {
+		w.bigReads++
+		if w.rd.r == w.rd.w {
+			w.idleHolds++
+		}
+	} else {
+		w.smallReads++
+	}
+	if len(w.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, w.chunks[0])
+	if w.chunks[0] = w.chunks[0][n:]; w.chunks[0] == "" {
+		w.chunks = w.chunks[1:]
+	}
+	return n, nil
+}
+
+// TestIdleReaderHoldsNoPooledBuffer: the pooled buffer is taken for an
+// event larger than the small one and given back before the next wait.
+func TestIdleReaderHoldsNoPooledBuffer(t *testing.T) {
+	big := "event: message_start\ndata: {\"t\":\"" + strings.Repeat("x", 3*smallBufSize) + "\"}\n\n"
+	small := "event: ping\ndata: {\"type\":\"ping\"}\n\n"
+	src := &watchedReader{chunks: []string{big, small, big, small}}
+	rd := NewReader(src)
+	src.rd = rd
+	for i := range 4 {
+		if _, err := rd.Next(); err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	if _, err := rd.Next(); err != io.EOF {
+		t.Fatalf("end: %v", err)
+	}
+	if src.bigReads == 0 {
+		t.Fatal("the large events never used the pooled buffer: the test does not test it")
+	}
+	if src.idleHolds > 0 {
+		t.Fatalf("%d reads waited for new data holding a pooled buffer", src.idleHolds)
+	}
+	if rd.big != nil {
+		t.Fatal("pooled buffer held after the stream ended")
+	}
+}
+
+// BenchmarkReaderEventsIdle: one event per Read, the shape of a live
+// stream (each event waited for), so every event goes through the idle
+// path (small buffer first).
+func BenchmarkReaderEventsIdle(b *testing.B) {
+	one := "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" there\"}}\n\n"
+	chunks := make([]string, 100)
+	for i := range chunks {
+		chunks[i] = one
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		src := &watchedReader{chunks: append([]string(nil), chunks...)}
+		rd := NewReader(src)
+		src.rd = rd
+		for {
+			if _, err := rd.Next(); err != nil {
+				break
+			}
+		}
+	}
+}

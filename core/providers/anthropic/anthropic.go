@@ -7,6 +7,7 @@ package anthropic
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,10 +15,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/claude-gateway/claude-gateway/core/betas"
 	"github.com/claude-gateway/claude-gateway/core/config"
+	"github.com/claude-gateway/claude-gateway/core/jsonstr"
 	"github.com/claude-gateway/claude-gateway/core/llm"
 	"github.com/claude-gateway/claude-gateway/core/sse"
 	"github.com/tidwall/gjson"
@@ -70,10 +73,24 @@ func New(_ context.Context, d config.Deployment, opts Options) (*Provider, error
 	return p, nil
 }
 
+// Per-connection buffers of the upstream transport (net/http's default is
+// 4 KB each, held for the connection's life, idle or streaming). The request
+// is written once: a small write buffer holds its headers and a bigger body
+// goes straight to the socket. Responses are read through an SSE reader or
+// io.ReadAll, which read in small pieces: 2 KB still takes several events
+// per read under load.
+const (
+	writeBufferSize = 1 << 10
+	readBufferSize  = 2 << 10
+)
+
 // DefaultHTTPClient suits long streams: no overall timeout (the router sets
-// deadlines per attempt), bounded connection set-up, many idle connections.
+// deadlines per attempt), bounded connection set-up, many idle connections,
+// small per-connection buffers.
 func DefaultHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.WriteBufferSize = writeBufferSize
+	t.ReadBufferSize = readBufferSize
 	t.MaxIdleConns = 1024
 	t.MaxIdleConnsPerHost = 256
 	t.IdleConnTimeout = 90 * time.Second
@@ -114,9 +131,35 @@ func (p *Provider) Stream(ctx context.Context, req *llm.Request) (llm.Stream, er
 
 // do sends the request and turns a non-2xx answer into an *llm.Error.
 func (p *Provider) do(ctx context.Context, req *llm.Request) (*http.Response, error) {
-	body, err := sjson.SetBytes(bytes.Clone(req.Body), "model", p.model)
+	// The request is built in its own frame: the round trip runs deep
+	// (transport, allocator slow paths) under the handler's whole stack,
+	// and a stream's handler keeps whatever stack it grew to.
+	hreq, rb, err := p.newRequest(ctx, req)
 	if err != nil {
-		return nil, &llm.Error{Status: 400, Type: llm.ErrInvalidRequest, Message: "cannot set model: " + err.Error()}
+		return nil, err
+	}
+	resp, err := p.roundTrip(hreq)
+	rb.done()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &llm.Error{Status: 502, Type: llm.ErrAPI, Message: "upstream unreachable", Cause: err, Retryable: true}
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return nil, ErrorFromResponse(resp.StatusCode, resp.Header, data)
+}
+
+// newRequest builds the upstream request for req: the body naming the
+// deployment's model, and the API's headers.
+func (p *Provider) newRequest(ctx context.Context, req *llm.Request) (*http.Request, *requestBody, error) {
+	body, err := setModel(req.Body, p.model)
+	if err != nil {
+		return nil, nil, &llm.Error{Status: 400, Type: llm.ErrInvalidRequest, Message: "cannot set model: " + err.Error()}
 	}
 	path := "/v1/messages"
 	if req.Kind == llm.KindCountTokens {
@@ -126,10 +169,15 @@ func (p *Provider) do(ctx context.Context, req *llm.Request) (*http.Response, er
 			body, _ = sjson.DeleteBytes(body, k)
 		}
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+path, bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+path, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	// The transport keeps the request for as long as the response streams:
+	// its body must not keep the (often large) prompt alive that long.
+	rb := newRequestBody(body)
+	hreq.Body, hreq.ContentLength = rb, int64(len(body))
+	hreq.GetBody = rb.rewind
 	// Canonical keys and one array for the values: no per-header allocations.
 	vals := make([]string, 0, 8)
 	set := func(canonicalKey, v string) {
@@ -155,20 +203,85 @@ func (p *Provider) do(ctx context.Context, req *llm.Request) (*http.Response, er
 	if kept, _ := betas.Default().Filter(config.ProviderAnthropic, req.Betas); len(kept) > 0 {
 		set("Anthropic-Beta", strings.Join(kept, ","))
 	}
-	resp, err := p.roundTrip(hreq)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, &llm.Error{Status: 502, Type: llm.ErrAPI, Message: "upstream unreachable", Cause: err, Retryable: true}
-	}
-	if resp.StatusCode/100 == 2 {
-		return resp, nil
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return nil, ErrorFromResponse(resp.StatusCode, resp.Header, data)
+	return hreq, rb, nil
 }
+
+// setModel returns a copy of body naming model. The one-pass splice keeps
+// the goroutine's stack small (a stream's handler keeps whatever stack it
+// grew to for the stream's life); sjson covers what it does not (a body
+// without "model", escaped keys).
+func setModel(body []byte, model string) ([]byte, error) {
+	if out, ok := jsonstr.SetString(body, model, "model"); ok {
+		return out, nil
+	}
+	return sjson.SetBytes(bytes.Clone(body), "model", model)
+}
+
+// requestBody is an upstream request body that lets go of its bytes once
+// they are sent and the round trip is over, so that a stream open for
+// minutes does not hold its (often large) prompt. Until then the transport
+// may rewind it (GetBody) to retry on a fresh connection; a body still being
+// written when the answer arrives is let go of at its end, never cut short.
+type requestBody struct {
+	bb  *bodyBytes
+	off int
+}
+
+// bodyBytes is what a request body and its rewound copies share.
+type bodyBytes struct {
+	mu   sync.Mutex
+	b    []byte
+	sent bool // the current reader reached the end
+	over bool // the round trip has returned
+}
+
+func newRequestBody(b []byte) *requestBody { return &requestBody{bb: &bodyBytes{b: b}} }
+
+func (rb *requestBody) Read(p []byte) (int, error) {
+	bb := rb.bb
+	bb.mu.Lock()
+	defer bb.mu.Unlock()
+	if rb.off >= len(bb.b) {
+		bb.sent = true
+		if bb.over {
+			bb.b = nil
+		}
+		return 0, io.EOF
+	}
+	n := copy(p, bb.b[rb.off:])
+	rb.off += n
+	// All of it is copied out: sent, even if no Read comes back for io.EOF.
+	bb.sent = rb.off == len(bb.b)
+	return n, nil
+}
+
+func (rb *requestBody) Close() error { return nil }
+
+// rewind is GetBody: the same bytes from the start.
+func (rb *requestBody) rewind() (io.ReadCloser, error) {
+	bb := rb.bb
+	bb.mu.Lock()
+	defer bb.mu.Unlock()
+	if bb.b == nil {
+		return nil, errBodyReleased
+	}
+	bb.sent = false
+	return &requestBody{bb: bb}, nil
+}
+
+// done marks the round trip over: the bytes go now if they were sent, else
+// when the reader reaches their end.
+func (rb *requestBody) done() {
+	bb := rb.bb
+	bb.mu.Lock()
+	bb.over = true
+	if bb.sent {
+		bb.b = nil
+	}
+	bb.mu.Unlock()
+}
+
+var errBodyReleased = errors.New("anthropic: request body already sent")
 
 // ErrorFromResponse types an upstream error answer. An Anthropic-shaped body
 // is kept as is: clients (Claude Code) act on its exact message.
