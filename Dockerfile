@@ -17,8 +17,15 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -ldflags="-s -w" -o /out/app/gateway ./functions/cloudrun
+# The Makefile's Cloud Run build for the bundled config (make print-tags),
+# with the stores CLOUDRUN_STORE asks for: Firestore, the state store
+# infra/service.yaml and scripts/deploy-cloudrun.sh give the service
+# (--build-arg CLOUDRUN_STORE=firestore,redis adds Redis; "" the lean build).
+ARG CLOUDRUN_STORE=firestore
+RUN tags=$(make -s print-tags CLOUDRUN_STORE="$CLOUDRUN_STORE" | sed -n 's/^cloudrun //p') \
+ && echo "gateway build tags: $tags" \
+ && CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
+    go build -tags "$tags" -trimpath -ldflags="-s -w" -o /out/app/gateway ./functions/cloudrun
 RUN if [ -f config.yaml ]; then cp config.yaml /out/app/config.yaml; \
     else cp config.example.yaml /out/app/config.yaml; fi \
  && chmod 0444 /out/app/config.yaml

@@ -17,17 +17,27 @@ BUNDLE_CONFIG ?= $(firstword $(wildcard config.yaml) config.example.yaml)
 # core/store/selector and core/telemetry; README "Builds"). The Lambda
 # bootstrap has no Firestore, Redis, OTLP export (so no gRPC) or Prometheus
 # /metrics: DynamoDB state, EMF metrics. The Cloud Run binary has no
-# DynamoDB or Redis: Firestore state. A store the bundled config names (state_store, or redis_host /
-# redis_url) is put back in; set
+# DynamoDB, Redis or Firestore (Firestore's gRPC, protos and Google auth are
+# ~2 ms of every cold start): embedded or memory state. A store is put back
+# in when the bundled config names it (state_store, or redis_host /
+# redis_url) or the build asks for it: CLOUDRUN_STORE / LAMBDA_STORE, a
+# comma-separated list (`make image CLOUDRUN_STORE=firestore,redis`). `make
+# image` and the Dockerfile (what infra/service.yaml and deploy-cloudrun.sh
+# run, with GATEWAY_STATE_STORE=firestore) ask for Firestore. Set
 # LAMBDA_TAGS / CLOUDRUN_TAGS to choose by hand ("" keeps everything).
+comma := ,
 wants_store = $(shell grep -Eqi '^[[:space:]]*state_store:[[:space:]]*["'"'"']?$(1)' $(BUNDLE_CONFIG) && echo yes)
 wants_redis = $(shell grep -Eq '^[[:space:]]*redis_(host|url):' $(BUNDLE_CONFIG) && echo yes)
-LAMBDA_TAGS   ?= lambda.norpc grpcnotrace nootlp noprometheus $(if $(call wants_store,firestore),,nofirestore) $(if $(or $(call wants_store,redis),$(wants_redis)),,noredis)
-CLOUDRUN_TAGS ?= grpcnotrace $(if $(call wants_store,dynamodb),,nodynamodb) $(if $(or $(call wants_store,redis),$(wants_redis)),,noredis)
-comma := ,
+# asks_store,STORE,LIST: STORE is in the comma-separated LIST.
+asks_store = $(filter $(1),$(subst $(comma), ,$(2)))
+lambda_has = $(or $(call asks_store,$(1),$(LAMBDA_STORE)),$(call wants_store,$(1)))
+cloudrun_has = $(or $(call asks_store,$(1),$(CLOUDRUN_STORE)),$(call wants_store,$(1)))
+LAMBDA_TAGS   ?= lambda.norpc grpcnotrace nootlp noprometheus $(if $(call lambda_has,firestore),,nofirestore) $(if $(or $(call lambda_has,redis),$(wants_redis)),,noredis)
+CLOUDRUN_TAGS ?= grpcnotrace $(if $(call cloudrun_has,dynamodb),,nodynamodb) $(if $(call cloudrun_has,firestore),,nofirestore) $(if $(or $(call cloudrun_has,redis),$(wants_redis)),,noredis)
 taglist = $(subst $() ,$(comma),$(strip $(1)))
-LAMBDA_FLAGS   := -tags $(call taglist,$(LAMBDA_TAGS)) -trimpath -ldflags="-s -w"
-CLOUDRUN_FLAGS := -tags $(call taglist,$(CLOUDRUN_TAGS)) -trimpath -ldflags="-s -w"
+# Recursive, so that a target's own CLOUDRUN_STORE (image) is in its flags.
+LAMBDA_FLAGS   = -tags $(call taglist,$(LAMBDA_TAGS)) -trimpath -ldflags="-s -w"
+CLOUDRUN_FLAGS = -tags $(call taglist,$(CLOUDRUN_TAGS)) -trimpath -ldflags="-s -w"
 
 .PHONY: all build sizes print-tags run test fmt-check vet unit fuzz bench bench-go bench-load bench-startup bench-soak clean \
 	lambda lambda-local build-GatewayFunction image deploy-aws deploy-gcp smoke-claude-code
@@ -133,6 +143,9 @@ lambda-local:
 
 # The Cloud Run container as an OCI image archive, assembled without a Docker
 # daemon (push: skopeo copy oci-archive:$(IMAGE_TAR) docker://REGISTRY/IMAGE).
+# With Firestore, the state store infra/service.yaml gives the service (as the
+# Dockerfile's CLOUDRUN_STORE build argument does).
+image: CLOUDRUN_STORE = firestore
 image:
 	mkdir -p bin/image
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build $(CLOUDRUN_FLAGS) -o bin/image/gateway ./functions/cloudrun

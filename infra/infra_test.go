@@ -59,6 +59,49 @@ func TestDockerfile(t *testing.T) {
 	}
 }
 
+// TestDockerfileBuildsWithFirestore: the image gets the Makefile's Cloud Run
+// tags with the store the service runs on (service.yaml and
+// deploy-cloudrun.sh set GATEWAY_STATE_STORE=firestore): the Dockerfile's
+// tag command, run as its RUN line runs it, keeps Firestore, and with the
+// build argument emptied gives the lean build.
+func TestDockerfileBuildsWithFirestore(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	df := read(t, "../Dockerfile")
+	arg := regexp.MustCompile(`(?m)^ARG CLOUDRUN_STORE=(\S*)$`).FindStringSubmatch(df)
+	if arg == nil {
+		t.Fatal("Dockerfile has no ARG CLOUDRUN_STORE=...")
+	}
+	if !slices.Contains(strings.Split(arg[1], ","), "firestore") {
+		t.Errorf("Dockerfile's CLOUDRUN_STORE %q lacks firestore, the service's state store", arg[1])
+	}
+	cmd := regexp.MustCompile(`tags=\$\((make [^)]*)\)`).FindStringSubmatch(df)
+	if cmd == nil || !regexp.MustCompile(`go build -tags "\$tags" .*\./functions/cloudrun`).MatchString(df) {
+		t.Fatal(`Dockerfile does not build ./functions/cloudrun with -tags "$tags" from make print-tags`)
+	}
+	tags := func(store string) []string {
+		sh := exec.Command("sh", "-c", cmd[1])
+		sh.Dir = ".."
+		sh.Env = append(os.Environ(), "CLOUDRUN_STORE="+store)
+		out, err := sh.Output()
+		if err != nil {
+			t.Fatalf("%s: %v", cmd[1], err)
+		}
+		return strings.Split(strings.TrimSpace(string(out)), ",")
+	}
+	if got := tags(arg[1]); slices.Contains(got, "nofirestore") || !slices.Contains(got, "nodynamodb") {
+		t.Errorf("the image's tags %v: want Firestore in, DynamoDB out", got)
+	}
+	if got := tags(""); !slices.Contains(got, "nofirestore") {
+		t.Errorf("the image's tags with CLOUDRUN_STORE=\"\" %v keep Firestore", got)
+	}
+	svc := read(t, "service.yaml")
+	if !regexp.MustCompile(`name: GATEWAY_STATE_STORE\s+value: firestore`).MatchString(svc) {
+		t.Error("service.yaml no longer runs on Firestore: the Dockerfile's CLOUDRUN_STORE should follow it")
+	}
+}
+
 type knService struct {
 	Spec struct {
 		Template struct {

@@ -2,7 +2,8 @@
 # Deploy the gateway to Google Cloud Run: `make deploy-gcp`.
 #
 # Idempotent set-up, then `gcloud run deploy --source .` (Cloud Build builds
-# the root Dockerfile): enables the APIs, creates the service account with
+# the root Dockerfile, whose CLOUDRUN_STORE build argument puts Firestore,
+# the service's GATEWAY_STATE_STORE, into the lean Cloud Run build): enables the APIs, creates the service account with
 # roles/aiplatform.user (Vertex AI) and roles/datastore.user (Firestore), a
 # Firestore database if the project has none, and the master key in Secret
 # Manager; deploys with a 60-minute request timeout for long streams. Ends by

@@ -89,7 +89,8 @@ func TestLeanBootstrap(t *testing.T) {
 }
 
 // TestMissingStoreStopsInit: the lean bootstrap asked for a store it was
-// built without stops at init with an error naming the store and the tag.
+// built without stops at init with an error naming the store, the tag and
+// how to build with it.
 func TestMissingStoreStopsInit(t *testing.T) {
 	for _, store := range []string{"firestore", "redis"} {
 		t.Run(store, func(t *testing.T) {
@@ -100,10 +101,39 @@ func TestMissingStoreStopsInit(t *testing.T) {
 			if err == nil {
 				t.Fatalf("bootstrap started with state_store %s missing from the build:\n%s", store, out)
 			}
-			for _, want := range []string{`state_store \"` + store + `\" is not in this build`, "no" + store} {
+			for _, want := range []string{`state_store \"` + store + `\" is not in this build`, "no" + store, "LAMBDA_STORE=" + store} {
 				if !strings.Contains(string(out), want) {
 					t.Errorf("init output lacks %q:\n%s", want, out)
 				}
+			}
+		})
+	}
+}
+
+// TestLambdaStoreAsked: LAMBDA_STORE puts a store back in the Lambda build
+// and leaves the others out.
+func TestLambdaStoreAsked(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	tests := []struct{ store, keeps, leaves string }{
+		{"firestore", "nofirestore", "noredis"},
+		{"redis", "noredis", "nofirestore"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.store, func(t *testing.T) {
+			out, err := exec.Command("make", "-s", "-C", filepath.Join("..", ".."), "print-tags", "BUNDLE_CONFIG=config.example.yaml", "LAMBDA_STORE="+tc.store).Output()
+			if err != nil {
+				t.Fatalf("make print-tags: %v", err)
+			}
+			var tags []string
+			for _, l := range strings.Split(string(out), "\n") {
+				if tg, ok := strings.CutPrefix(l, "lambda "); ok {
+					tags = strings.Split(tg, ",")
+				}
+			}
+			if slices.Contains(tags, tc.keeps) || !slices.Contains(tags, tc.leaves) || !slices.Contains(tags, "lambda.norpc") {
+				t.Errorf("lambda tags %v for LAMBDA_STORE=%s: want no %s, with %s and lambda.norpc", tags, tc.store, tc.keeps, tc.leaves)
 			}
 		})
 	}

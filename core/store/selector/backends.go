@@ -36,8 +36,8 @@ type opener func(context.Context, params) (backend, error)
 
 // backends maps each state_store name to its opener. The cloud ones are
 // declared in build-tagged files: a build made without one (the Lambda
-// bootstrap has no Firestore, the Cloud Run binary no DynamoDB) gets an
-// opener that says so at start instead of the SDK.
+// bootstrap has no Firestore, the lean Cloud Run binary no DynamoDB or
+// Firestore) gets an opener that says so at start instead of the SDK.
 var backends = map[string]opener{
 	Memory:    openMemory,
 	Embedded:  openEmbedded,
@@ -53,13 +53,17 @@ const (
 	TagNoRedis     = "noredis"
 )
 
-// notInBuild is the start-up error of a backend the binary was built without.
+// notInBuild is the start-up error of a backend the binary was built
+// without. It says how to get a build that has it: a runtime build takes
+// a store its bundled config names, or the one CLOUDRUN_STORE /
+// LAMBDA_STORE asks for (the Dockerfile's CLOUDRUN_STORE build argument).
 func notInBuild(kind, tag string) opener {
 	return func(context.Context, params) (backend, error) {
 		return backend{}, fmt.Errorf("state_store %q is not in this build (built with -tags %s): "+
-			"use a build that has it (`make build` has every store; the Makefile's LAMBDA_TAGS and CLOUDRUN_TAGS choose a runtime build's) "+
+			"build with it (`make image CLOUDRUN_STORE=%s`, `make lambda LAMBDA_STORE=%s`, docker build --build-arg CLOUDRUN_STORE=%s; "+
+			"`make build` has every store) "+
 			"or set general_settings.state_store / GATEWAY_STATE_STORE to a store this build has (%s)",
-			kind, tag, Available())
+			kind, tag, kind, kind, kind, Available())
 	}
 }
 

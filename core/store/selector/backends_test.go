@@ -7,13 +7,14 @@ import (
 )
 
 // TestNotInBuild: a store left out of the build fails New at start with an
-// error naming the store, the tag and what the build has.
+// error naming the store, the tag, how to build with it and what the build has.
 func TestNotInBuild(t *testing.T) {
 	_, err := notInBuild(Firestore, TagNoFirestore)(context.Background(), params{})
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{`state_store "firestore" is not in this build`, "-tags nofirestore", "memory, embedded"} {
+	for _, want := range []string{`state_store "firestore" is not in this build`, "-tags nofirestore",
+		"make image CLOUDRUN_STORE=firestore", "make lambda LAMBDA_STORE=firestore", "--build-arg CLOUDRUN_STORE=firestore", "memory, embedded"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
