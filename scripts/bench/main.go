@@ -391,7 +391,8 @@ func main() {
 	rounds := flag.Int("rounds", 4, "interleaved rounds (bare proxy, then each gateway, in turn)")
 	starts := flag.Int("starts", 11, "cold starts per binary (the median is reported)")
 	nStreams := flag.Int("streams", 1000, "slow concurrent streams for the memory-per-stream figure (0: skip)")
-	crTags := flag.String("cloudrun-tags", "grpcnotrace,nodynamodb", "build tags of the Cloud Run binary (make print-tags)")
+	crTags := flag.String("cloudrun-tags", "grpcnotrace,nodynamodb,nofirestore,noredis", "build tags of the lean Cloud Run binary (make print-tags)")
+	crFsTags := flag.String("cloudrun-firestore-tags", "", "build tags of the Cloud Run binary with Firestore, the deployed image (make print-tags CLOUDRUN_STORE=firestore; empty: skip)")
 	nKeys := flag.Int("keys", 1000, "virtual keys for the gw-keys target (memory store, clients rotate over them; 0: skip)")
 	lambdaTags := flag.String("lambda-tags", "lambda.norpc,grpcnotrace,nootlp,noprometheus,nofirestore,noredis", "build tags of the Lambda bootstrap")
 	only := flag.String("only", "", `"startup": binary sizes, cold starts and idle RSS only (no load); "scale": the scale table only`)
@@ -407,7 +408,14 @@ func main() {
 	check(err)
 	proxyBin, err := build(dir, "./scripts/bench/bareproxy", "bareproxy", "")
 	check(err)
-	for _, b := range []string{gwBin, lambdaBin, proxyBin} {
+	bins := []string{gwBin, lambdaBin, proxyBin}
+	fsBin := ""
+	if *crFsTags != "" {
+		fsBin, err = build(dir, "./functions/cloudrun", "gateway-fs", *crFsTags)
+		check(err)
+		bins = append(bins, fsBin)
+	}
+	for _, b := range bins {
 		fi, _ := os.Stat(b)
 		fmt.Printf("binary %-10s %5.1f MB stripped\n", filepath.Base(b), float64(fi.Size())/(1<<20))
 	}
@@ -439,8 +447,9 @@ general_settings:
 		return []string{"GATEWAY_STATE_STORE=embedded", "GATEWAY_STATE_FILE=" + filepath.Join(dir, name)}
 	}
 
-	// Cold starts, interleaved: bare proxy, Cloud Run binary, Lambda bootstrap.
-	var csP, csG, csL []time.Duration
+	// Cold starts, interleaved: bare proxy, Cloud Run binary (lean, then
+	// with Firestore compiled in: the deployed image), Lambda bootstrap.
+	var csP, csG, csF, csL []time.Duration
 	for i := range *starts { // -starts 0 skips the cold starts
 		d, err := coldStart(proxyBin, nil, proxyEnv, "/")
 		check(err)
@@ -448,18 +457,33 @@ general_settings:
 		d, err = coldStart(gwBin, gwArgs, embEnv(fmt.Sprint("cold-", i)), "/health")
 		check(err)
 		csG = append(csG, d)
+		if fsBin != "" {
+			d, err = coldStart(fsBin, gwArgs, embEnv(fmt.Sprint("cold-fs-", i)), "/health")
+			check(err)
+			csF = append(csF, d)
+		}
 		d, err = lambdaColdStart(lambdaBin, cfg)
 		check(err)
 		csL = append(csL, d)
 	}
 	if *starts > 0 {
-		fmt.Printf("\ncold start (exec -> first 200), median of %d: bare proxy %s, cloudrun gateway (embedded store) %s = %.2fx, lambda bootstrap %s = %.2fx\n",
-			*starts, median(csP).Round(10*time.Microsecond), median(csG).Round(10*time.Microsecond), float64(median(csG))/float64(median(csP)),
-			median(csL).Round(10*time.Microsecond), float64(median(csL))/float64(median(csP)))
+		ms := func(d []time.Duration) string {
+			return fmt.Sprintf("%s = %.2fx", median(d).Round(10*time.Microsecond), float64(median(d))/float64(median(csP)))
+		}
+		fs := ""
+		if fsBin != "" {
+			fs = ", cloudrun gateway with Firestore (embedded store) " + ms(csF)
+		}
+		fmt.Printf("\ncold start (exec -> first 200), median of %d: bare proxy %s, cloudrun gateway (embedded store) %s%s, lambda bootstrap %s\n",
+			*starts, median(csP).Round(10*time.Microsecond), ms(csG), fs, ms(csL))
 	}
 
 	if *only == "startup" {
-		idleRSS(proxyBin, gwBin, gwArgs, proxyEnv, memEnv, embEnv("idle"), *starts)
+		gws := []idleTarget{{"gw-memory", gwBin, gwArgs, memEnv}, {"gw-embedded", gwBin, gwArgs, embEnv("idle")}}
+		if fsBin != "" {
+			gws = append(gws, idleTarget{"gw-firestore-build (memory store)", fsBin, gwArgs, memEnv})
+		}
+		idleRSS(idleTarget{"bare proxy", proxyBin, nil, proxyEnv}, gws, *starts)
 		return
 	}
 	proxy, err := start("bare-proxy", proxyBin, nil, proxyEnv)
@@ -567,25 +591,72 @@ general_settings:
 	}
 }
 
-// idleRSS prints the median idle RSS of n fresh processes of the bare proxy
-// and the gateway on the memory and the embedded store, interleaved.
-func idleRSS(proxyBin, gwBin string, gwArgs, proxyEnv, memEnv, embEnv []string, n int) {
-	var p, m, e []int64 // KB
+// idleTarget is one binary idleRSS starts.
+type idleTarget struct {
+	name, bin string
+	args, env []string
+}
+
+// rss is a process's resident set from /proc/PID/status (KB): anon is heap,
+// stacks and runtime data; file is the executable's (and libraries') pages
+// it touched, mapped with the kernel's fault-around.
+type rss struct{ total, anon, file int64 }
+
+func readRSS(pid int) rss {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	var r rss
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		n, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			r.total = n
+		case "RssAnon:":
+			r.anon = n
+		case "RssFile:":
+			r.file = n
+		}
+	}
+	return r
+}
+
+// idleRSS prints the median idle RSS (total, anonymous, file-backed) of n/3
+// fresh processes of the bare proxy and each gateway, interleaved.
+func idleRSS(bare idleTarget, gws []idleTarget, n int) {
+	all := append([]idleTarget{bare}, gws...)
+	got := make([][]rss, len(all))
 	for range max(n/3, 1) {
-		for _, s := range []struct {
-			bin       string
-			args, env []string
-			into      *[]int64
-		}{{proxyBin, nil, proxyEnv, &p}, {gwBin, gwArgs, memEnv, &m}, {gwBin, gwArgs, embEnv, &e}} {
+		for i, s := range all {
 			tg, err := start("idle", s.bin, s.args, s.env)
 			check(err)
-			*s.into = append(*s.into, tg.idleRSS)
+			got[i] = append(got[i], readRSS(tg.cmd.Process.Pid))
 			tg.cmd.Process.Kill()
 			tg.cmd.Wait()
 		}
 	}
-	fmt.Printf("idle RSS (fresh process), median of %d: bare proxy %d KB, gw-memory %d KB (%.2fx), gw-embedded %d KB (%.2fx)\n", len(p),
-		median(p), median(m), float64(median(m))/float64(median(p)), median(e), float64(median(e))/float64(median(p)))
+	med := func(rs []rss, f func(rss) int64) int64 {
+		v := make([]int64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		return median(v)
+	}
+	p := med(got[0], func(r rss) int64 { return r.total })
+	fmt.Printf("idle RSS (fresh process), median of %d, total KB (anon + file):", len(got[0]))
+	for i, s := range all {
+		t := med(got[i], func(r rss) int64 { return r.total })
+		fmt.Printf(" %s %d (%d + %d)", s.name, t, med(got[i], func(r rss) int64 { return r.anon }), med(got[i], func(r rss) int64 { return r.file }))
+		if i > 0 {
+			fmt.Printf(" = %.2fx", float64(t)/float64(p))
+		}
+		if i < len(all)-1 {
+			fmt.Print(",")
+		}
+	}
+	fmt.Println()
 }
 
 func check(err error) {
