@@ -115,9 +115,9 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, err
 	traced.Transport = tel.Transport(client.Transport)
 	client = &traced
 	deps := make([]*router.Deployment, 0, len(cfg.Deployments))
-	vertexCreds := vertex.NewCredentialCache()
+	shared := providerShared{vertexCreds: vertex.NewCredentialCache(), awsCA: bedrock.NewCABundle()}
 	for _, d := range cfg.Deployments {
-		p, err := newProvider(ctx, d, client, vertexCreds, log, tel.CredentialsFailed(d))
+		p, err := newProvider(ctx, d, client, shared, log, tel.CredentialsFailed(d))
 		if err != nil {
 			return nil, fmt.Errorf("model_list[%d] (%s): %w", d.Index, d.ModelName, err)
 		}
@@ -232,8 +232,15 @@ func withConsole(api, ui http.Handler) http.Handler {
 	})
 }
 
+// providerShared is what a gateway's deployments share: Vertex credentials
+// (one per credentials file) and the AWS_CA_BUNDLE roots (parsed once).
+type providerShared struct {
+	vertexCreds *vertex.CredentialCache
+	awsCA       *bedrock.CABundle
+}
+
 // credFailed hears of the deployment's credential failures (metrics).
-func newProvider(ctx context.Context, d config.Deployment, client *http.Client, vertexCreds *vertex.CredentialCache, log *slog.Logger, credFailed func(error)) (router.Provider, error) {
+func newProvider(ctx context.Context, d config.Deployment, client *http.Client, shared providerShared, log *slog.Logger, credFailed func(error)) (router.Provider, error) {
 	switch d.Params.Provider {
 	case config.ProviderAnthropic:
 		return anthropic.New(ctx, d, anthropic.Options{HTTPClient: client, Logger: log})
@@ -241,13 +248,14 @@ func newProvider(ctx context.Context, d config.Deployment, client *http.Client, 
 		return simulated.New(ctx, d)
 	case config.ProviderBedrock:
 		// nil HTTPClient: the SDK's own client honours AWS_CA_BUNDLE and proxies.
+		opts := bedrock.Options{Logger: log, CredentialsFailed: credFailed, CABundle: shared.awsCA}
 		var p router.Provider
 		var err error
 		switch d.Params.BedrockAPI {
 		case bedrock.APIMessages, bedrock.APIMantle:
-			p, err = bedrock.NewMessages(ctx, d, bedrock.Options{Logger: log, CredentialsFailed: credFailed})
+			p, err = bedrock.NewMessages(ctx, d, opts)
 		default:
-			p, err = bedrock.New(ctx, d, bedrock.Options{Logger: log, CredentialsFailed: credFailed})
+			p, err = bedrock.New(ctx, d, opts)
 		}
 		if err != nil {
 			return nil, err
@@ -256,7 +264,7 @@ func newProvider(ctx context.Context, d config.Deployment, client *http.Client, 
 		// each one from its 400 instead of failing every request.
 		return quirks.Learn(p), nil
 	case config.ProviderVertex:
-		p, err := vertex.New(ctx, d, vertex.Options{Logger: log, Credentials: vertexCreds, CredentialsFailed: credFailed})
+		p, err := vertex.New(ctx, d, vertex.Options{Logger: log, Credentials: shared.vertexCreds, CredentialsFailed: credFailed})
 		if errors.Is(err, vertex.ErrNoCredentials) {
 			log.Error("vertex deployment has no Google credentials; it will fail over until restarted with credentials",
 				"deployment_id", d.ID, "model_name", d.ModelName)

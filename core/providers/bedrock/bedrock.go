@@ -37,6 +37,9 @@ type Options struct {
 	// CredentialsFailed, if set, hears of each failed fetch or refresh of
 	// the deployment's AWS credentials (for metrics); it must not block.
 	CredentialsFailed func(error)
+	// CABundle, shared by a gateway's deployments, reads AWS_CA_BUNDLE
+	// once for all of them; nil leaves it to the SDK (a parse per deployment).
+	CABundle *CABundle
 }
 
 // Provider is one Bedrock deployment.
@@ -118,7 +121,7 @@ func modelAndAuth(ctx context.Context, d config.Deployment, opts Options) (model
 	if m.ID == "" {
 		return m, auth{}, fmt.Errorf("bedrock deployment %s: no model id in %q", d.ID, p.Model)
 	}
-	a, err := loadAuth(ctx, p, resolveRegion(p, m), opts.HTTPClient, opts.CredentialsFailed)
+	a, err := loadAuth(ctx, p, resolveRegion(p, m), opts.HTTPClient, opts.CABundle, opts.CredentialsFailed)
 	if err != nil {
 		return m, auth{}, fmt.Errorf("bedrock deployment %s: %w", d.ID, err)
 	}

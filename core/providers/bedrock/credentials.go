@@ -49,15 +49,20 @@ func resolveRegion(p config.Params, m modelID) string {
 // (aws.NewCredentialsCache) and refreshed before expiry.
 //
 // A caller's HTTP client carries the Bedrock and STS calls; without one, the
-// SDK's buildable client is configured for long streams (and AWS_CA_BUNDLE).
-func loadAuth(ctx context.Context, p config.Params, region string, custom *http.Client, failed func(error)) (auth, error) {
+// SDK's buildable client is configured for long streams (and AWS_CA_BUNDLE,
+// read once for all deployments sharing ca).
+func loadAuth(ctx context.Context, p config.Params, region string, custom *http.Client, ca *CABundle, failed func(error)) (auth, error) {
 	opts := []func(*awsconfig.LoadOptions) error{
 		// The gateway's router owns retries and failover.
 		awsconfig.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
 		awsconfig.WithRetryMaxAttempts(1),
 	}
 	if custom == nil {
-		opts = append(opts, awsconfig.WithHTTPClient(defaultHTTPClient()))
+		o, err := ca.options(defaultHTTPClient())
+		if err != nil {
+			return auth{}, err
+		}
+		opts = append(opts, o...)
 	}
 	if region != "" {
 		opts = append(opts, awsconfig.WithRegion(region))
