@@ -18,7 +18,8 @@ BUNDLE_CONFIG ?= $(firstword $(wildcard config.yaml) config.example.yaml)
 # bootstrap has no Firestore, Redis, OTLP export (so no gRPC) or Prometheus
 # /metrics: DynamoDB state, EMF metrics. The Cloud Run binary has no
 # DynamoDB, Redis or Firestore (Firestore's gRPC, protos and Google auth are
-# ~2 ms of every cold start): embedded or memory state. A store is put back
+# ~2 ms of every cold start): embedded or memory state; nor net/http/pprof
+# (GATEWAY_PPROF_ADDR: `make build` has it). A store is put back
 # in when the bundled config names it (state_store, or redis_host /
 # redis_url) or the build asks for it: CLOUDRUN_STORE / LAMBDA_STORE, a
 # comma-separated list (`make image CLOUDRUN_STORE=firestore,redis`). `make
@@ -33,7 +34,7 @@ asks_store = $(filter $(1),$(subst $(comma), ,$(2)))
 lambda_has = $(or $(call asks_store,$(1),$(LAMBDA_STORE)),$(call wants_store,$(1)))
 cloudrun_has = $(or $(call asks_store,$(1),$(CLOUDRUN_STORE)),$(call wants_store,$(1)))
 LAMBDA_TAGS   ?= lambda.norpc grpcnotrace nootlp noprometheus $(if $(call lambda_has,firestore),,nofirestore) $(if $(or $(call lambda_has,redis),$(wants_redis)),,noredis)
-CLOUDRUN_TAGS ?= grpcnotrace $(if $(call cloudrun_has,dynamodb),,nodynamodb) $(if $(call cloudrun_has,firestore),,nofirestore) $(if $(or $(call cloudrun_has,redis),$(wants_redis)),,noredis)
+CLOUDRUN_TAGS ?= grpcnotrace nopprof $(if $(call cloudrun_has,dynamodb),,nodynamodb) $(if $(call cloudrun_has,firestore),,nofirestore) $(if $(or $(call cloudrun_has,redis),$(wants_redis)),,noredis)
 taglist = $(subst $() ,$(comma),$(strip $(1)))
 # Recursive, so that a target's own CLOUDRUN_STORE (image) is in its flags.
 LAMBDA_FLAGS   = -tags $(call taglist,$(LAMBDA_TAGS)) -trimpath -ldflags="-s -w"

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,8 +75,8 @@ func grpcViaOTLPOnly(pkg string) bool {
 }
 
 // TestLeanCloudRunBinary: the Cloud Run build (the Makefile's tags for the
-// example config) has no DynamoDB, Redis or Firestore code and no Google
-// gRPC transport (gRPC only through the OTLP exporters), keeps Bedrock
+// example config) has no DynamoDB, Redis or Firestore code, no Google
+// gRPC transport (gRPC only through the OTLP exporters) and no pprof, keeps Bedrock
 // (Cloud Run -> Bedrock), Vertex, the OTLP export and Prometheus, and is at
 // most 30 MB stripped.
 func TestLeanCloudRunBinary(t *testing.T) {
@@ -91,7 +93,8 @@ func TestLeanCloudRunBinary(t *testing.T) {
 		module + "core/store/redis", "github.com/redis/go-redis/v9",
 		"cloud.google.com/go/firestore", module + "core/store/firestore", "google.golang.org/api/transport/grpc",
 		"google.golang.org/grpc/credentials/alts", "github.com/google/s2a-go",
-		"github.com/aws/aws-sdk-go-v2/service/ssm", "github.com/aws/aws-sdk-go-v2/service/secretsmanager"} {
+		"github.com/aws/aws-sdk-go-v2/service/ssm", "github.com/aws/aws-sdk-go-v2/service/secretsmanager",
+		"net/http/pprof"} {
 		if _, ok := g[bad]; ok {
 			t.Errorf("the Cloud Run build links %s", bad)
 		}
@@ -239,4 +242,49 @@ func leanBinary(t *testing.T) string {
 		t.Fatal(leanErr)
 	}
 	return leanPath
+}
+
+// TestPprofOnlyWhereBuilt: GATEWAY_PPROF_ADDR serves the profiles from the
+// full build (make build), and the lean build says it has none and serves.
+func TestPprofOnlyWhereBuilt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the lean binary")
+	}
+	for _, tc := range []struct {
+		name, bin string
+		served    bool
+	}{{"full", gatewayBinary(t), true}, {"lean", leanBinary(t), false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			port, pprofAddr := freePort(t), "127.0.0.1:"+freePort(t)
+			cmd := exec.Command(tc.bin, "-config", writeConfig(t, streamConfig))
+			var logs bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &logs, &logs
+			cmd.Env = append(os.Environ(), "PORT="+port, "GATEWAY_STATE_STORE=memory", "GATEWAY_PPROF_ADDR="+pprofAddr)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// The logs are read once the process has ended (its output copied).
+			stopped := sync.OnceValue(func() string { cmd.Process.Kill(); cmd.Wait(); return logs.String() })
+			t.Cleanup(func() { stopped() })
+			if !answers("http://127.0.0.1:" + port) {
+				t.Fatalf("gateway did not start: %s", stopped())
+			}
+			served := false
+			for range 40 {
+				if resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/cmdline"); err == nil {
+					resp.Body.Close()
+					served = resp.StatusCode == 200
+					break
+				}
+				time.Sleep(25 * time.Millisecond)
+			}
+			out := stopped()
+			if served != tc.served {
+				t.Errorf("pprof served = %v, want %v; logs:\n%s", served, tc.served, out)
+			}
+			if !tc.served && !strings.Contains(out, "nopprof") {
+				t.Errorf("the lean build did not say it has no pprof:\n%s", out)
+			}
+		})
+	}
 }

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	_ "net/http/pprof" // served only when GATEWAY_PPROF_ADDR is set
 	"os"
 	"os/signal"
 	"strconv"
@@ -93,7 +92,7 @@ func run() int {
 	}
 	if addr := os.Getenv("GATEWAY_PPROF_ADDR"); addr != "" {
 		// Profiling for operators and benchmarks, on its own (loopback) listener only.
-		go func() { log.Warn("pprof stopped", "error", http.ListenAndServe(addr, http.DefaultServeMux).Error()) }()
+		servePprof(addr, log)
 	}
 	maxSlow, err := maxSlowConnections(cfg, loaded.Getenv)
 	if err != nil {
