@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -28,43 +29,92 @@ import (
 // storeServer is a private state store server this test starts, kills
 // with SIGKILL and restarts on the same port and data directory.
 type storeServer struct {
-	t    *testing.T
-	port int
-	args []string // {port} is replaced
-	cmd  *exec.Cmd
+	t      *testing.T
+	port   int
+	args   []string // {port} is replaced
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has been waited for
 }
 
+// freePort picks a port below Linux's ephemeral range (32768-60999), so
+// that neither another test's bind(":0") nor an outgoing connection's local
+// port can take it between this check and the server's bind, or while the
+// server is down for its outage: the store restarts on the same port.
 func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	t.Helper()
+	for range 200 {
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port in 20000-32000")
+	return 0
 }
 
+// start runs the server on its port and waits until it serves there.
 func (s *storeServer) start() {
 	s.t.Helper()
+	if err := s.tryStart(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// startAnywhere is the first start: a server that loses its port to
+// another listener before it binds is started again on another one.
+func (s *storeServer) startAnywhere() {
+	s.t.Helper()
+	var err error
+	for range 3 {
+		if err = s.tryStart(); err == nil {
+			return
+		}
+		s.t.Log(err)
+		s.port = freePort(s.t)
+	}
+	s.t.Fatal(err)
+}
+
+func (s *storeServer) tryStart() error {
 	args := make([]string, len(s.args))
 	for i, a := range s.args {
 		args[i] = strings.ReplaceAll(a, "{port}", strconv.Itoa(s.port))
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		s.t.Fatal(err)
+		return err
 	}
-	s.cmd = cmd
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	s.cmd, s.exited = cmd, exited
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		select {
+		case <-exited:
+			s.cmd = nil
+			return fmt.Errorf("%s exited before serving on port %d: %s", args[0], s.port, out.String())
+		default:
+		}
 		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port)); err == nil {
 			c.Close()
-			return
+			// A listener answered; it is ours only if our process is
+			// still running a moment later (a lost bind race exits).
+			select {
+			case <-exited:
+				s.cmd = nil
+				return fmt.Errorf("%s exited while port %d answered (another listener?): %s", args[0], s.port, out.String())
+			case <-time.After(100 * time.Millisecond):
+			}
+			return nil
 		}
 		if time.Now().After(deadline) {
 			s.kill()
-			s.t.Fatalf("%s did not start: %s", args[0], out.String())
+			return fmt.Errorf("%s did not start: %s", args[0], out.String())
 		}
 	}
 }
@@ -75,7 +125,7 @@ func (s *storeServer) kill() {
 		return
 	}
 	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-	s.cmd.Wait()
+	<-s.exited
 	s.cmd = nil
 }
 
@@ -88,7 +138,7 @@ func storeBackends(t *testing.T) map[string]func(t *testing.T) (*storeServer, ma
 		out["redis"] = func(t *testing.T) (*storeServer, map[string]string) {
 			s := &storeServer{t: t, port: freePort(t), args: []string{bin, "--bind", "127.0.0.1", "--port", "{port}",
 				"--dir", t.TempDir(), "--appendonly", "yes", "--appendfsync", "always", "--save", ""}}
-			return s, map[string]string{"GATEWAY_STATE_STORE": "redis", "REDIS_URL": fmt.Sprintf("redis://127.0.0.1:%d", s.port)}
+			return s, map[string]string{"GATEWAY_STATE_STORE": "redis", "REDIS_URL": "redis://127.0.0.1:{port}"}
 		}
 	} else {
 		t.Log("SKIP redis: redis-server is not installed")
@@ -105,7 +155,7 @@ func storeBackends(t *testing.T) map[string]func(t *testing.T) (*storeServer, ma
 		out["dynamodb"] = func(t *testing.T) (*storeServer, map[string]string) {
 			s := &storeServer{t: t, port: freePort(t), args: []string{node, cli, "--host", "127.0.0.1", "--port", "{port}",
 				"--path", t.TempDir(), "--createTableMs", "0"}}
-			return s, map[string]string{"GATEWAY_STATE_STORE": "dynamodb", "AWS_ENDPOINT_URL_DYNAMODB": fmt.Sprintf("http://127.0.0.1:%d", s.port),
+			return s, map[string]string{"GATEWAY_STATE_STORE": "dynamodb", "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:{port}",
 				"GATEWAY_STATE_TABLE": "outage", "GATEWAY_STATE_CREATE_TABLE": "true"}
 		}
 	} else {
@@ -128,8 +178,11 @@ func TestStateStoreOutage(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/fail_closed=%v", name, failClosed), func(t *testing.T) {
 				t.Parallel()
 				srvStore, env := open(t)
-				srvStore.start()
+				srvStore.startAnywhere()
 				t.Cleanup(srvStore.kill)
+				for k, v := range env { // the port is known once it has started
+					env[k] = strings.ReplaceAll(v, "{port}", strconv.Itoa(srvStore.port))
+				}
 				testOutage(t, srvStore, env, failClosed)
 			})
 		}
