@@ -174,6 +174,20 @@ func cpuTime(pid int) time.Duration {
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
 }
 
+// syscalls is the number of read and write system calls the process has
+// made (syscr + syscw in /proc/PID/io).
+func syscalls(pid int) int64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	var n int64
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ": "); ok && (k == "syscr" || k == "syscw") {
+			c, _ := strconv.ParseInt(v, 10, 64)
+			n += c
+		}
+	}
+	return n
+}
+
 // result sums one target's load runs.
 type result struct {
 	n        int
@@ -181,6 +195,7 @@ type result struct {
 	lat      []time.Duration
 	elapsed  time.Duration
 	cpu      time.Duration
+	syscalls int64 // read and write system calls
 	maxRSSKB int64
 }
 
@@ -191,6 +206,14 @@ func (r result) cpuPerReq() time.Duration {
 		return 0
 	}
 	return r.cpu / time.Duration(r.n)
+}
+
+// syscallsPerReq is the read and write system calls per request.
+func (r result) syscallsPerReq() float64 {
+	if r.n == 0 {
+		return 0
+	}
+	return float64(r.syscalls) / float64(r.n)
 }
 
 func (r result) pct(p int) time.Duration {
@@ -228,7 +251,7 @@ func load(tg *target, d time.Duration, conc int, stream bool, into *result) {
 	b := body(stream, "Say hello")
 	var mu sync.Mutex
 	var errs atomic.Int64
-	cpu0 := cpuTime(tg.cmd.Process.Pid)
+	cpu0, sys0 := cpuTime(tg.cmd.Process.Pid), syscalls(tg.cmd.Process.Pid)
 	t0 := time.Now()
 	var wg sync.WaitGroup
 	for range conc {
@@ -262,6 +285,7 @@ func load(tg *target, d time.Duration, conc int, stream bool, into *result) {
 	wg.Wait()
 	into.elapsed += time.Since(t0)
 	into.cpu += cpuTime(tg.cmd.Process.Pid) - cpu0
+	into.syscalls += syscalls(tg.cmd.Process.Pid) - sys0
 	into.n = len(into.lat)
 	into.errs += errs.Load()
 	into.maxRSSKB = max(into.maxRSSKB, rssKB(tg.cmd.Process.Pid))
@@ -685,8 +709,8 @@ func parseLevels(s string) ([]int, error) {
 // runs that saw the same machine.
 func scaleTable(base, gw *target, levels []int, d time.Duration, rounds int) {
 	fmt.Printf("\nscale: SSE, %s per target and level in %d interleaved rounds; %s against %s\n", d, rounds, gw.name, base.name)
-	fmt.Printf("%8s %10s %10s %8s %9s %9s %8s %9s %9s %8s\n", "streams", "bare req/s", "gw req/s", "ratio",
-		"bare cpu", "gw cpu", "ratio", "bare p99", "gw p99", "ratio")
+	fmt.Printf("%8s %10s %10s %8s %9s %9s %8s %9s %9s %8s %9s %9s\n", "streams", "bare req/s", "gw req/s", "ratio",
+		"bare cpu", "gw cpu", "ratio", "bare p99", "gw p99", "ratio", "bare r+w", "gw r+w")
 	for _, n := range levels {
 		load(base, 300*time.Millisecond, n, true, &result{}) // warm the connections up
 		load(gw, 300*time.Millisecond, n, true, &result{})
@@ -697,9 +721,10 @@ func scaleTable(base, gw *target, levels []int, d time.Duration, rounds int) {
 		}
 		slices.Sort(b.lat)
 		slices.Sort(g.lat)
-		fmt.Printf("%8d %10.0f %10.0f %7.3fx %9s %9s %7.2fx %9s %9s %7.2fx\n", n, b.rps(), g.rps(), g.rps()/b.rps(),
+		fmt.Printf("%8d %10.0f %10.0f %7.3fx %9s %9s %7.2fx %9s %9s %7.2fx %9.1f %9.1f\n", n, b.rps(), g.rps(), g.rps()/b.rps(),
 			b.cpuPerReq().Round(100*time.Nanosecond), g.cpuPerReq().Round(100*time.Nanosecond), float64(g.cpuPerReq())/float64(b.cpuPerReq()),
-			b.pct(99).Round(10*time.Microsecond), g.pct(99).Round(10*time.Microsecond), float64(g.pct(99))/float64(b.pct(99)))
+			b.pct(99).Round(10*time.Microsecond), g.pct(99).Round(10*time.Microsecond), float64(g.pct(99))/float64(b.pct(99)),
+			b.syscallsPerReq(), g.syscallsPerReq())
 		if g.errs > 0 {
 			fmt.Fprintf(os.Stderr, "bench: %d %s requests failed at %d streams\n", g.errs, gw.name, n)
 			os.Exit(1)
