@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -215,33 +214,12 @@ func TestLeanBinaryRefusesFirestore(t *testing.T) {
 	}
 }
 
-var (
-	leanOnce sync.Once
-	leanPath string
-	leanErr  error
-)
+var releaseBinary testBinary
 
 // leanBinary builds the Cloud Run release build (cloudrunTags, stripped) once per test run.
 func leanBinary(t *testing.T) string {
 	t.Helper()
-	tags := cloudrunTags(t)
-	leanOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "gw-lean")
-		if err != nil {
-			leanErr = err
-			return
-		}
-		leanPath = filepath.Join(dir, "gateway")
-		cmd := exec.Command("go", "build", "-tags", tags, "-trimpath", "-ldflags=-s -w", "-o", leanPath, ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			leanErr = fmt.Errorf("build: %v\n%s", err, b)
-		}
-	})
-	if leanErr != nil {
-		t.Fatal(leanErr)
-	}
-	return leanPath
+	return releaseBinary.build(t, []string{"CGO_ENABLED=0"}, "-tags", cloudrunTags(t), "-trimpath", "-ldflags=-s -w")
 }
 
 // TestPprofOnlyWhereBuilt: GATEWAY_PPROF_ADDR serves the profiles from the

@@ -18,31 +18,43 @@ import (
 	"github.com/claude-gateway/claude-gateway/core/sse"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// testBinary is a binary of this command built once per test run.
+type testBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
 
-// gatewayBinary builds this command once per test run.
-func gatewayBinary(t *testing.T) string {
+// build runs `go build` with args (and env added) into a temporary
+// directory the first time, and returns the binary's path every time.
+func (b *testBinary) build(t *testing.T, env []string, args ...string) string {
 	t.Helper()
-	buildOnce.Do(func() {
+	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "gw-bin")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		binPath = filepath.Join(dir, "gateway")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("%v: %s", err, out)
+		b.path = filepath.Join(dir, "gateway")
+		cmd := exec.Command("go", append(append([]string{"build"}, args...), "-o", b.path, ".")...)
+		cmd.Env = append(os.Environ(), env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return binPath
+	return b.path
+}
+
+var fullBinary testBinary
+
+// gatewayBinary builds this command (every store and exporter, as `make
+// build`) once per test run.
+func gatewayBinary(t *testing.T) string {
+	t.Helper()
+	return fullBinary.build(t, nil)
 }
 
 func freePort(t *testing.T) string {
