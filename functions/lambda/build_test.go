@@ -10,15 +10,16 @@ import (
 )
 
 // makeTags is the Makefile's build tags for runtime ("lambda", "cloudrun"),
-// as `make print-tags` states them for the bundled example config.
-func makeTags(t *testing.T, runtime string) string {
+// as `make print-tags ARGS` states them for the bundled example config.
+func makeTags(t *testing.T, runtime string, args ...string) string {
 	t.Helper()
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("no make")
 	}
-	out, err := exec.Command("make", "-s", "-C", filepath.Join("..", ".."), "print-tags", "BUNDLE_CONFIG=config.example.yaml").Output()
+	args = append([]string{"-s", "-C", filepath.Join("..", ".."), "print-tags", "BUNDLE_CONFIG=config.example.yaml"}, args...)
+	out, err := exec.Command("make", args...).Output()
 	if err != nil {
-		t.Fatalf("make print-tags: %v", err)
+		t.Fatalf("make %v: %v", args, err)
 	}
 	for _, l := range strings.Split(string(out), "\n") {
 		if name, tags, ok := strings.Cut(l, " "); ok && name == runtime {
@@ -113,25 +114,13 @@ func TestMissingStoreStopsInit(t *testing.T) {
 // TestLambdaStoreAsked: LAMBDA_STORE puts a store back in the Lambda build
 // and leaves the others out.
 func TestLambdaStoreAsked(t *testing.T) {
-	if _, err := exec.LookPath("make"); err != nil {
-		t.Skip("no make")
-	}
 	tests := []struct{ store, keeps, leaves string }{
 		{"firestore", "nofirestore", "noredis"},
 		{"redis", "noredis", "nofirestore"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.store, func(t *testing.T) {
-			out, err := exec.Command("make", "-s", "-C", filepath.Join("..", ".."), "print-tags", "BUNDLE_CONFIG=config.example.yaml", "LAMBDA_STORE="+tc.store).Output()
-			if err != nil {
-				t.Fatalf("make print-tags: %v", err)
-			}
-			var tags []string
-			for _, l := range strings.Split(string(out), "\n") {
-				if tg, ok := strings.CutPrefix(l, "lambda "); ok {
-					tags = strings.Split(tg, ",")
-				}
-			}
+			tags := strings.Split(makeTags(t, "lambda", "LAMBDA_STORE="+tc.store), ",")
 			if slices.Contains(tags, tc.keeps) || !slices.Contains(tags, tc.leaves) || !slices.Contains(tags, "lambda.norpc") {
 				t.Errorf("lambda tags %v for LAMBDA_STORE=%s: want no %s, with %s and lambda.norpc", tags, tc.store, tc.keeps, tc.leaves)
 			}
