@@ -154,16 +154,8 @@ func start(name, bin string, args []string, env []string) (*target, error) {
 	return nil, fmt.Errorf("%s did not start", name)
 }
 
-func rssKB(pid int) int64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			n, _ := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
-			return n
-		}
-	}
-	return 0
-}
+// rssKB is the process's resident set (VmRSS), KB.
+func rssKB(pid int) int64 { return readRSS(pid).total }
 
 // cpuTime is the process's user+system CPU time.
 func cpuTime(pid int) time.Duration {
