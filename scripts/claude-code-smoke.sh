@@ -31,7 +31,7 @@ mkdir -p "$work/home" "$work/project"
 out=$(cd "$work/project" && HOME="$work/home" ANTHROPIC_BASE_URL="http://localhost:$port" ANTHROPIC_AUTH_TOKEN=sk-smoke \
 	CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_AUTOUPDATER=1 timeout 120 "$claude" -p "say hello" </dev/null 2>&1) || {
 	echo "claude-code-smoke: claude exited non-zero:"; echo "$out"; tail -5 "$work/gateway.log"; exit 1; }
-served=$(grep -c '"path":"/v1/messages","model":"[^"]*","model_group":"[^"]*","deployment_id":"[^"]*","status":200' "$work/gateway.log" || true)
+served=$(grep -c '"path":"/v1/messages".*"status":200,' "$work/gateway.log" || true)
 echo "claude-code-smoke: simulated gateway answered: ${out:0:80}"
 echo "claude-code-smoke: /v1/messages served with 200: $served"
 [ "$served" -ge 1 ] || { tail -5 "$work/gateway.log"; exit 1; }
