@@ -411,7 +411,7 @@ func main() {
 	crFsTags := flag.String("cloudrun-firestore-tags", "", "build tags of the Cloud Run binary with Firestore, the deployed image (make print-tags CLOUDRUN_STORE=firestore; empty: skip)")
 	nKeys := flag.Int("keys", 1000, "virtual keys for the gw-keys target (memory store, clients rotate over them; 0: skip)")
 	lambdaTags := flag.String("lambda-tags", "lambda.norpc,grpcnotrace,nootlp,noprometheus,nofirestore,noredis", "build tags of the Lambda bootstrap")
-	only := flag.String("only", "", `"startup": binary sizes, cold starts and idle RSS only (no load); "scale": the scale table only`)
+	only := flag.String("only", "", `"startup": binary sizes, cold starts and idle RSS only (no load); "scale": the scale table only; "streams": the memory per open stream only`)
 	scaleLevels := flag.String("scale", "1,8,32,128,512", "concurrent streams for the scale table (bare proxy and gw-memory, SSE; empty: skip)")
 	scaleDur := flag.Duration("scale-duration", 2*time.Second, "scale table: load per target and level, split over the rounds")
 	loadTargets := flag.String("targets", "", "comma-separated targets to load beside the bare proxy (gw-memory,gw-embedded,gw-keys; default all)")
@@ -519,6 +519,13 @@ general_settings:
 	if *only == "scale" {
 		return
 	}
+	if *only == "streams" {
+		proxy.cmd.Process.Kill()
+		gwMem.cmd.Process.Kill()
+		gwEmb.cmd.Process.Kill()
+		perStream(proxyBin, proxyEnv, gwBin, gwArgs, memEnv, &release, *nStreams)
+		return
+	}
 	targets := []*target{proxy, gwMem, gwEmb}
 	if *nKeys > 0 {
 		gwKeys, err := start("gw-keys", gwBin, gwArgs, memEnv)
@@ -580,22 +587,7 @@ general_settings:
 	}
 
 	if *nStreams > 0 {
-		per := map[string]float64{}
-		for _, s := range []struct {
-			name, bin string
-			args, env []string
-		}{{"bare-proxy", proxyBin, nil, proxyEnv}, {"gw-memory", gwBin, gwArgs, memEnv}} {
-			tg, err := start(s.name, s.bin, s.args, s.env)
-			check(err)
-			r := make(chan struct{})
-			release.Store(&r)
-			per[s.name], err = streams(tg, *nStreams, r)
-			tg.cmd.Process.Kill()
-			tg.cmd.Wait()
-			check(err)
-		}
-		fmt.Printf("RSS per open idle stream (%d slow streams at once, fresh process): bare proxy %.1f KB, gateway %.1f KB (%.2fx)\n",
-			*nStreams, per["bare-proxy"], per["gw-memory"], per["gw-memory"]/per["bare-proxy"])
+		perStream(proxyBin, proxyEnv, gwBin, gwArgs, memEnv, &release, *nStreams)
 	}
 	// The bare proxy streams request bodies and cuts a few responses short
 	// (golang/go#40747): its errors are reported, only the gateway's fail the run.
@@ -605,6 +597,27 @@ general_settings:
 			os.Exit(1)
 		}
 	}
+}
+
+// perStream prints the RSS each open idle stream adds to a fresh bare proxy
+// and a fresh gateway (memory store), n slow streams at once.
+func perStream(proxyBin string, proxyEnv []string, gwBin string, gwArgs, gwEnv []string, release *atomic.Pointer[chan struct{}], n int) {
+	per := map[string]float64{}
+	for _, s := range []struct {
+		name, bin string
+		args, env []string
+	}{{"bare-proxy", proxyBin, nil, proxyEnv}, {"gw-memory", gwBin, gwArgs, gwEnv}} {
+		tg, err := start(s.name, s.bin, s.args, s.env)
+		check(err)
+		r := make(chan struct{})
+		release.Store(&r)
+		per[s.name], err = streams(tg, n, r)
+		tg.cmd.Process.Kill()
+		tg.cmd.Wait()
+		check(err)
+	}
+	fmt.Printf("RSS per open idle stream (%d slow streams at once, fresh process): bare proxy %.1f KB, gateway %.1f KB (%.2fx)\n",
+		n, per["bare-proxy"], per["gw-memory"], per["gw-memory"]/per["bare-proxy"])
 }
 
 // idleTarget is one binary idleRSS starts.

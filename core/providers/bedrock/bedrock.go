@@ -1,27 +1,34 @@
 // Package bedrock serves Anthropic Messages calls from Claude models on Amazon
-// Bedrock: InvokeModel, InvokeModelWithResponseStream and CountTokens through
-// aws-sdk-go-v2, signed with SigV4 (or a Bedrock API key as a Bearer token).
+// Bedrock: InvokeModel, InvokeModelWithResponseStream and CountTokens, or
+// the Messages API (messages.go), as HTTP calls signed with aws-sdk-go-v2's
+// SigV4 signer and credential chain (or a Bedrock API key as a Bearer
+// token); event streams are read with the SDK's event-stream decoder.
 //
-// A provider is built once per deployment: its credentials chain, region,
-// endpoint and SDK client are resolved in New and reused by every call. The
-// SDK's own retries are off, because the gateway's router owns retries and
-// failover.
+// The generated bedrock-runtime client is not used: its schema tables and
+// endpoint rules cost every cold start ~1.2 ms of package init, ~0.5 MB of
+// heap and ~1 MB of binary, and each call went through its middleware stack,
+// for three operations whose wire form (REST-JSON: POST
+// /model/{modelId}/{op}, a JSON body, AWS's error shape) is small. The
+// endpoint is chosen as that client chooses it (invoke.go).
+//
+// A provider is built once per deployment: its credentials chain, region and
+// endpoint are resolved in New and reused by every call. Nothing retries
+// here, because the gateway's router owns retries and failover.
 package bedrock
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
-	"github.com/aws/smithy-go/middleware"
 
 	"github.com/claude-gateway/claude-gateway/core/config"
 	"github.com/claude-gateway/claude-gateway/core/llm"
@@ -44,11 +51,12 @@ type Options struct {
 
 // Provider is one Bedrock deployment.
 type Provider struct {
-	client   *bedrockruntime.Client
-	model    modelID
-	endpoint string
-	shaper   *shaper
-	log      *slog.Logger
+	base   *url.URL // bedrock-runtime's base URL
+	auth   authorizer
+	client aws.HTTPClient
+	model  modelID
+	shaper *shaper
+	log    *slog.Logger
 
 	// logged remembers which removals were already logged, so each is
 	// logged once per deployment rather than on every call.
@@ -72,44 +80,25 @@ func New(ctx context.Context, d config.Deployment, opts Options) (*Provider, err
 	if err != nil {
 		return nil, err
 	}
-	base := strings.TrimRight(firstNonEmpty(p.APIBase, p.AWSBedrockRuntimeEndpoint), "/")
-	client := bedrockruntime.NewFromConfig(a.cfg, func(o *bedrockruntime.Options) {
-		o.HTTPClient = a.http
-		o.Retryer = aws.NopRetryer{}
-		o.RetryMaxAttempts = 1
-		// A copy, so that the shared config's slice is never appended to.
-		o.APIOptions = append(o.APIOptions[:len(o.APIOptions):len(o.APIOptions)], readStreamsHere)
-		if base != "" {
-			o.BaseEndpoint = aws.String(base)
-		}
-		if a.bearer != "" {
-			o.BearerAuthTokenProvider = bearerProvider(a.bearer)
-			o.AuthSchemePreference = []string{"httpBearerAuth"}
-		} else {
-			// The SDK picks up AWS_BEARER_TOKEN_BEDROCK by itself; a
-			// deployment with AWS credentials of its own signs with them.
-			o.BearerAuthTokenProvider = nil
-			o.AuthSchemePreference = []string{"sigv4"}
-		}
-	})
+	base, err := runtimeEndpoint(ctx, a.cfg, firstNonEmpty(p.APIBase, p.AWSBedrockRuntimeEndpoint))
+	if err != nil {
+		return nil, fmt.Errorf("bedrock deployment %s: %w", d.ID, err)
+	}
 	sh, err := newShaper()
 	if err != nil {
 		return nil, err
-	}
-	endpoint := "https://bedrock-runtime." + a.cfg.Region + ".amazonaws.com"
-	if b := client.Options().BaseEndpoint; b != nil && *b != "" {
-		endpoint = strings.TrimRight(*b, "/")
 	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Provider{
-		client:   client,
-		model:    m,
-		endpoint: endpoint,
-		shaper:   sh,
-		log:      log.With("provider", "bedrock", "deployment", d.ID),
+		base:   base,
+		auth:   newAuthorizer(a, "bedrock", false),
+		client: a.http,
+		model:  m,
+		shaper: sh,
+		log:    log.With("provider", "bedrock", "deployment", d.ID),
 	}, nil
 }
 
@@ -130,7 +119,7 @@ func modelAndAuth(ctx context.Context, d config.Deployment, opts Options) (model
 
 // Endpoint is the runtime base URL: https://bedrock-runtime.{region}.amazonaws.com
 // or the configured override.
-func (p *Provider) Endpoint() string { return p.endpoint }
+func (p *Provider) Endpoint() string { return p.base.String() }
 
 // Send serves a non-streaming Messages call or a count_tokens call.
 func (p *Provider) Send(ctx context.Context, req *llm.Request) (*llm.Response, error) {
@@ -141,21 +130,24 @@ func (p *Provider) Send(ctx context.Context, req *llm.Request) (*llm.Response, e
 	if req.Kind == llm.KindCountTokens {
 		return p.countTokens(ctx, req, sh.Body)
 	}
-	out, err := p.client.InvokeModel(ctx, &bedrockruntime.InvokeModelInput{
-		ModelId:     aws.String(p.model.ID),
-		Body:        sh.Body,
-		ContentType: aws.String("application/json"),
-		Accept:      aws.String("application/json"),
-	})
+	resp, err := p.call(ctx, opInvoke, p.model.ID, sh.Body, "application/json")
 	if err != nil {
 		return nil, upstreamError(ctx, err)
 	}
-	if ct := aws.ToString(out.ContentType); !strings.HasPrefix(ct, "application/json") {
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		return nil, &llm.Error{Status: http.StatusBadGateway, Type: llm.ErrAPI, Retryable: true,
 			Message: fmt.Sprintf("bedrock answered with content type %q, want application/json", ct)}
 	}
-	return &llm.Response{Status: http.StatusOK, Header: responseHeader(out.ResultMetadata), Body: out.Body}, nil
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return nil, upstreamError(ctx, err)
+	}
+	return &llm.Response{Status: http.StatusOK, Header: requestIDHeader(resp.Header), Body: body}, nil
 }
+
+// maxResponse bounds a non-streaming answer read into memory.
+const maxResponse = 64 << 20
 
 // Stream opens a streaming Messages call. It returns once Bedrock has
 // accepted the call and sent its first event, so that a failure before any
@@ -166,20 +158,11 @@ func (p *Provider) Stream(ctx context.Context, req *llm.Request) (llm.Stream, er
 	if err != nil {
 		return nil, err
 	}
-	out, err := p.client.InvokeModelWithResponseStream(ctx, &bedrockruntime.InvokeModelWithResponseStreamInput{
-		ModelId:     aws.String(p.model.ID),
-		Body:        sh.Body,
-		ContentType: aws.String("application/json"),
-		Accept:      aws.String("application/json"),
-	})
+	resp, err := p.call(ctx, opInvokeStream, p.model.ID, sh.Body, "application/json")
 	if err != nil {
 		return nil, upstreamError(ctx, err)
 	}
-	body, ok := rawBody(out.ResultMetadata)
-	if !ok {
-		return nil, &llm.Error{Status: http.StatusInternalServerError, Type: llm.ErrAPI,
-			Message: "bedrock: the SDK handed over no event stream"}
-	}
+	body := resp.Body
 	s := newStream(ctx, body)
 	if err := s.prime(ctx, primeWait); err != nil {
 		s.Close()
@@ -210,14 +193,6 @@ func (p *Provider) shape(ctx context.Context, req *llm.Request) (shaped, error) 
 		}
 	}
 	return sh, nil
-}
-
-// responseHeader passes on Bedrock's request id.
-func responseHeader(md middleware.Metadata) http.Header {
-	if id, ok := awsmiddleware.GetRequestIDMetadata(md); ok {
-		return http.Header{"X-Amzn-Requestid": {id}}
-	}
-	return nil
 }
 
 func firstNonEmpty(vals ...string) string {

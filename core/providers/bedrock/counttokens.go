@@ -2,15 +2,15 @@ package bedrock
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/aws/smithy-go"
+	"github.com/tidwall/gjson"
 
 	"github.com/claude-gateway/claude-gateway/core/llm"
 	"github.com/claude-gateway/claude-gateway/core/tokencount"
@@ -31,18 +31,39 @@ const (
 // estimate, labelled as such; transient failures stay errors the router can
 // retry elsewhere.
 func (p *Provider) countTokens(ctx context.Context, req *llm.Request, body []byte) (*llm.Response, error) {
-	out, err := p.client.CountTokens(ctx, &bedrockruntime.CountTokensInput{
-		ModelId: aws.String(p.model.baseModel()),
-		Input:   &types.CountTokensInputMemberInvokeModel{Value: types.InvokeModelTokensRequest{Body: body}},
-	})
+	n, err := p.askCountTokens(ctx, body)
 	if err == nil {
-		return countResponse(int64(aws.ToInt32(out.InputTokens)), CountTokensFromProvider), nil
+		return countResponse(n, CountTokensFromProvider), nil
 	}
 	if !countUnsupported(err) {
 		return nil, upstreamError(ctx, err)
 	}
 	p.log.DebugContext(ctx, "bedrock: CountTokens unavailable, answering with the local estimate", "model", p.model.baseModel(), "error", err.Error())
 	return countResponse(tokencount.Estimate(req.Body), CountTokensEstimate), nil
+}
+
+// askCountTokens sends CountTokens: the InvokeModel body, base64 in
+// {"input":{"invokeModel":{"body":...}}}; the answer is {"inputTokens":n}.
+func (p *Provider) askCountTokens(ctx context.Context, body []byte) (int64, error) {
+	in := make([]byte, 0, base64.StdEncoding.EncodedLen(len(body))+40)
+	in = append(in, `{"input":{"invokeModel":{"body":"`...)
+	in = base64.StdEncoding.AppendEncode(in, body)
+	in = append(in, `"}}}`...)
+	resp, err := p.call(ctx, opCountTokens, p.model.baseModel(), in, "")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	if err != nil {
+		return 0, err
+	}
+	n := gjson.GetBytes(out, "inputTokens")
+	if n.Type != gjson.Number {
+		return 0, &llm.Error{Status: http.StatusBadGateway, Type: llm.ErrAPI, Retryable: true,
+			Message: "bedrock CountTokens answered without inputTokens"}
+	}
+	return n.Int(), nil
 }
 
 // countUnsupported reports whether err says CountTokens cannot serve this

@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/aws/smithy-go/auth/bearer"
 
 	"github.com/claude-gateway/claude-gateway/core/config"
 )
@@ -152,11 +151,6 @@ func roleProvider(cfg aws.Config, p config.Params, hc aws.HTTPClient) (aws.Crede
 			o.ExternalID = aws.String(p.AWSExternalID)
 		}
 	}), nil
-}
-
-// bearerProvider serves a fixed Bedrock API key.
-func bearerProvider(key string) bearer.TokenProvider {
-	return bearer.StaticTokenProvider{Token: bearer.Token{Value: key}}
 }
 
 // credentialsError is a failure to obtain AWS credentials (from the chain, a

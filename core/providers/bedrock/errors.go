@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/aws/smithy-go"
 	"github.com/tidwall/gjson"
 
@@ -41,8 +39,9 @@ var exceptionStatus = map[string]struct {
 	"MissingAuthenticationToken":  {http.StatusForbidden, llm.ErrPermission},
 }
 
-// upstreamError turns an SDK error (HTTP-level or an event-stream exception
-// frame) into the typed error the router acts on.
+// upstreamError turns a failed call (an error answer, an event-stream
+// exception frame, a transport or credentials failure) into the typed error
+// the router acts on.
 func upstreamError(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
@@ -65,32 +64,29 @@ func upstreamError(ctx context.Context, err error) error {
 		return out
 	}
 	var api smithy.APIError
-	var resp *awshttp.ResponseError
-	// A transport failure is a ResponseError too, with no status.
-	hasResp := errors.As(err, &resp) && resp.HTTPStatusCode() > 0
+	var resp *apiError
+	hasResp := errors.As(err, &resp)
 	switch {
 	case errors.As(err, &api):
 		code := api.ErrorCode()
 		out.Message = api.ErrorMessage()
 		if m, ok := exceptionStatus[code]; ok {
 			out.Status, out.Type = m.status, m.typ
-		} else if hasResp && resp.HTTPStatusCode() >= 400 {
-			out.Status = resp.HTTPStatusCode()
+		} else if hasResp && resp.status >= 400 {
+			out.Status = resp.status
 		} else {
 			out.Status = http.StatusInternalServerError
 		}
-		var me *types.ModelErrorException
-		if errors.As(err, &me) && me.OriginalStatusCode != nil && *me.OriginalStatusCode >= 400 {
-			out.Status = int(*me.OriginalStatusCode)
+		if hasResp && code == "ModelErrorException" && resp.originalStatus >= 400 {
+			// The model's own status (a 400 for a request it refused).
+			out.Status = resp.originalStatus
 		}
 		if out.Message == "" {
-			out.Message = code
+			out.Message = firstNonEmpty(code, http.StatusText(out.Status))
 		}
 		out.Body = anthropicErrorIn(out.Message)
 	case errors.Is(err, context.DeadlineExceeded):
 		out.Status, out.Message = http.StatusGatewayTimeout, "bedrock call timed out"
-	case hasResp:
-		out.Status, out.Message = resp.HTTPStatusCode(), http.StatusText(resp.HTTPStatusCode())
 	default:
 		// Transport failures (connection refused or reset, TLS, a broken
 		// frame): another deployment may well be reachable. Details stay in
@@ -101,8 +97,8 @@ func upstreamError(ctx context.Context, err error) error {
 		out.Type = llm.TypeForStatus(out.Status)
 	}
 	out.Retryable = retryable(out.Status)
-	if hasResp && resp.Response != nil {
-		out.RetryAfter = retryAfter(resp.Response.Header)
+	if hasResp {
+		out.RetryAfter = retryAfter(resp.header)
 	}
 	return out
 }

@@ -3,8 +3,7 @@ package bedrock
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 
@@ -46,16 +44,13 @@ const messagesPath = "/anthropic/v1/messages"
 // same quirks and beta table as InvokeModel, and the answer is Anthropic JSON
 // or SSE, passed on event by event with no event-stream decoding.
 type MessagesProvider struct {
-	url     string
-	model   string
-	region  string
-	service string
-	mantle  bool
-	a       auth
-	signer  *v4.Signer
-	client  aws.HTTPClient
-	shaper  *shaper
-	log     *slog.Logger
+	url    string
+	model  string
+	mantle bool
+	auth   authorizer
+	client aws.HTTPClient
+	shaper *shaper
+	log    *slog.Logger
 }
 
 // NewMessages builds the provider for a deployment with bedrock_api set to
@@ -70,15 +65,19 @@ func NewMessages(ctx context.Context, d config.Deployment, opts Options) (*Messa
 	if err != nil {
 		return nil, err
 	}
-	mp := &MessagesProvider{model: m.ID, region: a.cfg.Region, mantle: p.BedrockAPI == APIMantle, a: a,
-		signer: v4.NewSigner(), shaper: sh, log: opts.Logger}
-	base := "https://bedrock-runtime." + a.cfg.Region + ".amazonaws.com"
-	mp.service = "bedrock"
+	mp := &MessagesProvider{model: m.ID, mantle: p.BedrockAPI == APIMantle, shaper: sh, log: opts.Logger}
+	own := firstNonEmpty(p.APIBase, p.AWSBedrockRuntimeEndpoint)
+	var base string
 	if mp.mantle {
-		base, mp.service = "https://bedrock-mantle."+a.cfg.Region+".api.aws", "bedrock-mantle"
-	}
-	if b := firstNonEmpty(p.APIBase, p.AWSBedrockRuntimeEndpoint); b != "" {
-		base = b
+		mp.auth = newAuthorizer(a, "bedrock-mantle", true)
+		base = firstNonEmpty(own, "https://bedrock-mantle."+a.cfg.Region+".api.aws")
+	} else {
+		mp.auth = newAuthorizer(a, "bedrock", false)
+		u, err := runtimeEndpoint(ctx, a.cfg, own)
+		if err != nil {
+			return nil, fmt.Errorf("bedrock deployment %s: %w", d.ID, err)
+		}
+		base = u.String()
 	}
 	mp.url = strings.TrimSuffix(strings.TrimRight(base, "/"), "/anthropic") + messagesPath
 	mp.client = a.http
@@ -142,7 +141,7 @@ func (p *MessagesProvider) do(ctx context.Context, req *llm.Request, stream bool
 			hreq.Header.Set("anthropic-beta", strings.Join(hdrBetas, ","))
 		}
 	}
-	if err := p.authorize(ctx, hreq, body); err != nil {
+	if err := p.auth.authorize(ctx, hreq, body); err != nil {
 		return nil, err
 	}
 	resp, err := p.client.Do(hreq)
@@ -184,26 +183,6 @@ func (p *MessagesProvider) body(req *llm.Request, stream bool) ([]byte, []string
 		return nil, nil, &llm.Error{Status: 400, Type: llm.ErrInvalidRequest, Message: "cannot edit request body: " + err.Error()}
 	}
 	return body, hdr, nil
-}
-
-// authorize adds the API key, or signs with SigV4 for the endpoint's service.
-func (p *MessagesProvider) authorize(ctx context.Context, r *http.Request, body []byte) error {
-	switch {
-	case p.a.bearer != "" && p.mantle:
-		r.Header.Set("x-api-key", p.a.bearer)
-		return nil
-	case p.a.bearer != "":
-		r.Header.Set("Authorization", "Bearer "+p.a.bearer)
-		return nil
-	case p.a.cfg.Credentials == nil:
-		return &llm.Error{Status: 500, Type: llm.ErrAPI, Retryable: true, Message: "bedrock: no AWS credentials for this deployment"}
-	}
-	creds, err := p.a.cfg.Credentials.Retrieve(ctx)
-	if err != nil {
-		return upstreamError(ctx, &credentialsError{Err: err})
-	}
-	sum := sha256.Sum256(body)
-	return p.signer.SignHTTP(ctx, creds, r, hex.EncodeToString(sum[:]), p.service, p.region, time.Now())
 }
 
 // messagesError types an error answer: Anthropic-shaped bodies are kept as
