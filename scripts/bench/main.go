@@ -15,9 +15,17 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -411,6 +419,7 @@ func main() {
 	crFsTags := flag.String("cloudrun-firestore-tags", "", "build tags of the Cloud Run binary with Firestore, the deployed image (make print-tags CLOUDRUN_STORE=firestore; empty: skip)")
 	nKeys := flag.Int("keys", 1000, "virtual keys for the gw-keys target (memory store, clients rotate over them; 0: skip)")
 	lambdaTags := flag.String("lambda-tags", "lambda.norpc,grpcnotrace,nootlp,noprometheus,nofirestore,noredis", "build tags of the Lambda bootstrap")
+	upTLS := flag.Bool("upstream-tls", false, "serve the upstream over TLS with HTTP/2, as every real provider does (both proxies then multiplex their upstream streams over a few connections)")
 	only := flag.String("only", "", `"startup": binary sizes, cold starts and idle RSS only (no load); "scale": the scale table only; "streams": the memory per open stream only`)
 	scaleLevels := flag.String("scale", "1,8,32,128,512", "concurrent streams for the scale table (bare proxy and gw-memory, SSE; empty: skip)")
 	scaleDur := flag.Duration("scale-duration", 2*time.Second, "scale table: load per target and level, split over the rounds")
@@ -444,8 +453,17 @@ func main() {
 	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		upstream(*release.Load()).ServeHTTP(w, r)
 	})}
-	go up.Serve(ln)
 	upURL := "http://" + ln.Addr().String()
+	var tlsEnv []string
+	if *upTLS {
+		cert, err := upstreamTLS(up, dir)
+		check(err)
+		upURL = "https://" + strings.TrimPrefix(upURL, "http://")
+		tlsEnv = []string{"SSL_CERT_FILE=" + cert}
+		go up.ServeTLS(ln, "", "") // HTTP/2 as well: the server adds h2
+	} else {
+		go up.Serve(ln)
+	}
 	cfg := filepath.Join(dir, "config.yaml")
 	check(os.WriteFile(cfg, []byte(`model_list:
   - model_name: claude-sonnet
@@ -456,11 +474,11 @@ func main() {
 general_settings:
   master_key: sk-bench
 `), 0o600))
-	proxyEnv := []string{"UPSTREAM=" + upURL}
+	proxyEnv := append([]string{"UPSTREAM=" + upURL}, tlsEnv...)
 	gwArgs := []string{"-config", cfg}
-	memEnv := []string{"GATEWAY_STATE_STORE=memory"}
+	memEnv := append([]string{"GATEWAY_STATE_STORE=memory"}, tlsEnv...)
 	embEnv := func(name string) []string {
-		return []string{"GATEWAY_STATE_STORE=embedded", "GATEWAY_STATE_FILE=" + filepath.Join(dir, name)}
+		return append([]string{"GATEWAY_STATE_STORE=embedded", "GATEWAY_STATE_FILE=" + filepath.Join(dir, name)}, tlsEnv...)
 	}
 
 	// Cold starts, interleaved: bare proxy, Cloud Run binary (lean, then
@@ -618,6 +636,29 @@ func perStream(proxyBin string, proxyEnv []string, gwBin string, gwArgs, gwEnv [
 	}
 	fmt.Printf("RSS per open idle stream (%d slow streams at once, fresh process): bare proxy %.1f KB, gateway %.1f KB (%.2fx)\n",
 		n, per["bare-proxy"], per["gw-memory"], per["gw-memory"]/per["bare-proxy"])
+}
+
+// upstreamTLS gives up a self-signed certificate for 127.0.0.1 and writes it to a PEM file for the proxies'
+// SSL_CERT_FILE (Go's system roots on Linux).
+func upstreamTLS(up *http.Server, dir string) (string, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench upstream"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "upstream-ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		return "", err
+	}
+	up.TLSConfig = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	return path, nil
 }
 
 // idleTarget is one binary idleRSS starts.
