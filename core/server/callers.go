@@ -97,10 +97,14 @@ type hashedKey interface {
 }
 
 // keyHash is the spend record's key hash: the virtual key's own when it
-// has one (no third SHA-256 of the key per request), else made from r.
-func (c *call) keyHash(r *http.Request) string {
+// has one, the master key's made once (no second SHA-256 of the key per
+// request), else made from r (an open gateway: whatever key came).
+func (s *Server) keyHash(r *http.Request, c *call) string {
 	if k, ok := c.key.(hashedKey); ok {
 		return k.KeyHash()
+	}
+	if c.key == nil && s.hasKey {
+		return s.keyHex // admitted without a Caller: the master key
 	}
 	return keyHash(r)
 }

@@ -462,7 +462,7 @@ func (s *Server) finish(r *http.Request, c *call) {
 		CallID: c.id, StartTime: c.start, EndTime: end, TTFTMillis: c.ttfb.Milliseconds(),
 		// The key's hash is made here, after the response: nothing before
 		// the first byte needs it.
-		Endpoint: c.endpoint, KeyHash: c.keyHash(r), Status: c.status, ErrorType: c.errType, Disconnected: c.gone,
+		Endpoint: c.endpoint, KeyHash: s.keyHash(r, c), Status: c.status, ErrorType: c.errType, Disconnected: c.gone,
 		KeyAlias: c.keyAlias, UserID: c.userID, TeamID: c.teamID,
 		InputTokens: c.usage.InputTokens, OutputTokens: c.usage.OutputTokens,
 		CacheCreationInputTokens: c.usage.CacheCreationInputTokens, CacheReadInputTokens: c.usage.CacheReadInputTokens,

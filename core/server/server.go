@@ -68,6 +68,8 @@ type Server struct {
 	opts    Options
 	router  *router.Router
 	keySum  [32]byte
+	// keyHex is the master key's spend-record hash (keyHash of it), made once.
+	keyHex string
 	hasKey  bool
 	log     *slog.Logger
 	mux     *http.ServeMux
@@ -94,6 +96,7 @@ func New(opts Options) *Server {
 	}
 	if opts.MasterKey != "" {
 		s.keySum, s.hasKey = sha256.Sum256([]byte(opts.MasterKey)), true
+		s.keyHex = hex.EncodeToString(s.keySum[:])
 	}
 	m := http.NewServeMux()
 	m.HandleFunc("POST /v1/messages", s.authedCall(s.handleMessages))

@@ -37,6 +37,13 @@ type eventWriter struct {
 	// follow it but the stream's own end, so keep-alive pings stop there.
 	stopped atomic.Bool
 	epoch   time.Time
+
+	// The keep-alive (keepAlive): its timer, under tmu.
+	interval time.Duration
+	ping     []byte
+	tmu      sync.Mutex
+	t        *time.Timer
+	tstopped bool
 }
 
 // write encodes one upstream event with enc and sends it, flushed. It
@@ -105,48 +112,58 @@ func (ew *eventWriter) putEvent(enc streamEncoder, ev llm.Event) bool {
 	return ew.put(func(dst []byte) []byte { return enc.event(dst, ev) })
 }
 
-// keepAlive sends ping whenever nothing was written for interval, until stop is called.
-func (ew *eventWriter) keepAlive(interval time.Duration, ping []byte) (stop func()) {
-	pingEnc := func(dst []byte) []byte {
-		if ew.stopped.Load() { // read under ew.mu, so never after message_stop
-			return dst
+// keepAlive starts the pings: one whenever nothing was written for
+// interval, until stopKeepAlive. Its state lives in the eventWriter and the
+// timer re-arms itself, so a stream's keep-alive costs one timer and no
+// closures.
+func (ew *eventWriter) keepAlive(interval time.Duration, ping []byte) {
+	ew.interval, ew.ping = interval, ping
+	ew.tmu.Lock()
+	ew.t = time.AfterFunc(interval, ew.tick)
+	ew.tmu.Unlock()
+}
+
+// tick runs on the timer: a ping if the stream was idle for the interval,
+// then the timer re-armed for the rest of the next interval.
+func (ew *eventWriter) tick() {
+	idle := time.Since(ew.epoch) - time.Duration(ew.last.Load())
+	wait := ew.interval - idle
+	if wait <= 0 {
+		if !ew.write(ew.pingEvent) {
+			return
 		}
-		return append(dst, ping...)
+		wait = ew.interval
 	}
-	var t *time.Timer
-	var mu sync.Mutex
-	stopped := false
-	var tick func()
-	tick = func() {
-		idle := time.Since(ew.epoch) - time.Duration(ew.last.Load())
-		wait := interval - idle
-		if wait <= 0 {
-			if !ew.write(pingEnc) {
-				return
-			}
-			wait = interval
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if !stopped {
-			t = time.AfterFunc(wait, tick)
-		}
+	ew.tmu.Lock()
+	defer ew.tmu.Unlock()
+	if !ew.tstopped {
+		ew.t.Reset(wait)
 	}
-	mu.Lock()
-	t = time.AfterFunc(interval, tick)
-	mu.Unlock()
-	return func() {
-		mu.Lock()
-		stopped = true
-		t.Stop()
-		mu.Unlock()
-		// A tick already running may be about to ping: once the handler
-		// returns, the ResponseWriter is recycled, so close the writer under
-		// its lock (waiting out a ping in progress) and later pings do nothing.
-		ew.mu.Lock()
-		ew.gone = true
-		ew.mu.Unlock()
+}
+
+// pingEvent encodes a ping, or nothing once message_stop went out (it is
+// read under ew.mu, so never after it).
+func (ew *eventWriter) pingEvent(dst []byte) []byte {
+	if ew.stopped.Load() {
+		return dst
 	}
+	return append(dst, ew.ping...)
+}
+
+// stopKeepAlive stops the pings for good.
+func (ew *eventWriter) stopKeepAlive() {
+	ew.tmu.Lock()
+	ew.tstopped = true
+	if ew.t != nil {
+		ew.t.Stop()
+	}
+	ew.tmu.Unlock()
+	// A tick already running may be about to ping: once the handler
+	// returns, the ResponseWriter is recycled, so close the writer under
+	// its lock (waiting out a ping in progress) and later pings do nothing.
+	ew.mu.Lock()
+	ew.gone = true
+	ew.mu.Unlock()
 }
 
 // streamEncoder turns upstream Anthropic events into the client's wire format.
@@ -193,8 +210,8 @@ func (anthropicSSE) fail(dst []byte, e *llm.Error) []byte {
 func (s *Server) writeStream(ctx context.Context, w http.ResponseWriter, c *call, st llm.Stream, enc streamEncoder) {
 	defer st.Close()
 	ew := startStream(w, c, enc)
-	stop := ew.keepAlive(s.opts.PingInterval, enc.ping())
-	defer stop()
+	ew.keepAlive(s.opts.PingInterval, enc.ping())
+	defer ew.stopKeepAlive()
 	if err := s.relay(ctx, c, st, ew, enc); err != nil {
 		s.endStream(ctx, c, err, ew, enc)
 	}
