@@ -65,11 +65,11 @@ type Options struct {
 
 // Server is the gateway's http.Handler.
 type Server struct {
-	opts    Options
-	router  *router.Router
-	keySum  [32]byte
+	opts   Options
+	router *router.Router
+	keySum [32]byte
 	// keyHex is the master key's spend-record hash (keyHash of it), made once.
-	keyHex string
+	keyHex  string
 	hasKey  bool
 	log     *slog.Logger
 	mux     *http.ServeMux
