@@ -76,8 +76,7 @@ func (z *authorizer) authorize(ctx context.Context, r *http.Request, body []byte
 // (apiError); a failure to reach Bedrock is an error for upstreamError.
 func (p *Provider) call(ctx context.Context, op, modelID string, body []byte, accept string) (*http.Response, error) {
 	u := *p.base
-	seg := "/model/" + modelID + "/" + op
-	u.Path = p.base.Path + seg
+	u.Path = p.base.Path + "/model/" + modelID + "/" + op
 	u.RawPath = p.base.EscapedPath() + "/model/" + httpbinding.EscapePath(modelID, true) + "/" + op
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
