@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -162,26 +163,12 @@ func (e *apiError) HTTPStatusCode() int { return e.status }
 // and dual-stack as configured (AWS_USE_FIPS_ENDPOINT,
 // AWS_USE_DUALSTACK_ENDPOINT or the profile's settings).
 func runtimeEndpoint(ctx context.Context, cfg aws.Config, own string) (*url.URL, error) {
-	base := own
+	base, from := own, "api_base (or aws_bedrock_runtime_endpoint)"
 	if base == "" {
-		base = configuredEndpoint(ctx, cfg)
+		base, from = configuredEndpoint(ctx, cfg), "the configured AWS endpoint (AWS_ENDPOINT_URL_BEDROCK_RUNTIME, AWS_ENDPOINT_URL or the profile)"
 	}
 	if base == "" {
-		var fips, dual bool
-		for _, src := range cfg.ConfigSources {
-			if s, ok := src.(interface {
-				GetUseFIPSEndpoint(context.Context) (aws.FIPSEndpointState, bool, error)
-			}); ok && !fips {
-				v, found, _ := s.GetUseFIPSEndpoint(ctx)
-				fips = found && v == aws.FIPSEndpointStateEnabled
-			}
-			if s, ok := src.(interface {
-				GetUseDualStackEndpoint(context.Context) (aws.DualStackEndpointState, bool, error)
-			}); ok && !dual {
-				v, found, _ := s.GetUseDualStackEndpoint(ctx)
-				dual = found && v == aws.DualStackEndpointStateEnabled
-			}
-		}
+		fips, dual := endpointVariants(ctx, cfg)
 		host, err := regionalHost(cfg.Region, fips, dual)
 		if err != nil {
 			return nil, err
@@ -190,10 +177,34 @@ func runtimeEndpoint(ctx context.Context, cfg aws.Config, own string) (*url.URL,
 	}
 	u, err := url.Parse(strings.TrimRight(base, "/"))
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, &endpointError{base}
+		return nil, fmt.Errorf("bedrock: %s %q: want an http(s) URL", from, base)
 	}
 	u.RawQuery, u.Fragment = "", ""
 	return u, nil
+}
+
+// endpointVariants reads whether FIPS and dual-stack endpoints are asked
+// for: each from the first config source that sets it (the environment
+// before the shared config, as the SDK reads them).
+func endpointVariants(ctx context.Context, cfg aws.Config) (fips, dual bool) {
+	var fipsSet, dualSet bool
+	for _, src := range cfg.ConfigSources {
+		if s, ok := src.(interface {
+			GetUseFIPSEndpoint(context.Context) (aws.FIPSEndpointState, bool, error)
+		}); ok && !fipsSet {
+			if v, found, err := s.GetUseFIPSEndpoint(ctx); found && err == nil {
+				fips, fipsSet = v == aws.FIPSEndpointStateEnabled, true
+			}
+		}
+		if s, ok := src.(interface {
+			GetUseDualStackEndpoint(context.Context) (aws.DualStackEndpointState, bool, error)
+		}); ok && !dualSet {
+			if v, found, err := s.GetUseDualStackEndpoint(ctx); found && err == nil {
+				dual, dualSet = v == aws.DualStackEndpointStateEnabled, true
+			}
+		}
+	}
+	return fips, dual
 }
 
 // bedrockRuntimeSDKID is the service's name in AWS's endpoint settings.
@@ -234,7 +245,7 @@ func configuredEndpoint(ctx context.Context, cfg aws.Config) string {
 // regionalHost is bedrock-runtime's host in region's partition.
 func regionalHost(region string, fips, dual bool) (string, error) {
 	if !validRegion(region) {
-		return "", &endpointError{"region " + region}
+		return "", fmt.Errorf("bedrock: region %q (aws_region_name, the model's ARN or AWS_REGION) is not an AWS region name", region)
 	}
 	suffix, dualSuffix := partitionSuffixes(region)
 	name := "bedrock-runtime"
@@ -280,8 +291,3 @@ func validRegion(r string) bool {
 	}
 	return true
 }
-
-// endpointError: no usable bedrock-runtime endpoint could be formed.
-type endpointError struct{ what string }
-
-func (e *endpointError) Error() string { return "bedrock: not a usable endpoint: " + e.what }

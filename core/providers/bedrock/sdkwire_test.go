@@ -86,6 +86,8 @@ func TestEndpointMatchesSDK(t *testing.T) {
 		{name: "service over general", region: "us-east-1", env: map[string]string{"AWS_ENDPOINT_URL": "http://localhost:4566", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": "http://localhost:9999/br"}},
 		{name: "ignore configured", region: "us-east-1", env: map[string]string{"AWS_ENDPOINT_URL_BEDROCK_RUNTIME": "http://localhost:9999", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true"}},
 		{name: "profile fips", region: "us-east-1", profile: "[default]\nuse_fips_endpoint = true\n"},
+		{name: "env fips off over profile on", region: "us-east-1", env: map[string]string{"AWS_USE_FIPS_ENDPOINT": "false"},
+			profile: "[default]\nuse_fips_endpoint = true\nuse_dualstack_endpoint = true\n"},
 		{name: "profile services section", region: "us-east-1",
 			profile: "[default]\nservices = local\n\n[services local]\nbedrock_runtime =\n  endpoint_url = http://localhost:7777\n"},
 		{name: "profile endpoint_url", region: "us-east-1", profile: "[default]\nendpoint_url = http://localhost:8888\n"},
@@ -116,6 +118,39 @@ func TestEndpointMatchesSDK(t *testing.T) {
 			want, _, _ := strings.Cut(r.URL.String(), "/model/")
 			if got := p.Endpoint(); got != want {
 				t.Errorf("endpoint %s, the SDK's client uses %s", got, want)
+			}
+		})
+	}
+}
+
+// TestEndpointErrorsNameTheSetting: a deployment whose endpoint cannot be
+// formed fails at start, naming what to fix.
+func TestEndpointErrorsNameTheSetting(t *testing.T) {
+	cases := []struct {
+		name   string
+		mod    func(*config.Params)
+		env    map[string]string
+		naming string
+	}{
+		{"api_base not a URL", func(p *config.Params) { p.APIBase = "ftp://bedrock.example" }, nil, "api_base"},
+		{"runtime endpoint without a host", func(p *config.Params) { p.AWSBedrockRuntimeEndpoint = "https://" }, nil, "aws_bedrock_runtime_endpoint"},
+		{"configured endpoint", nil, map[string]string{"AWS_ENDPOINT_URL_BEDROCK_RUNTIME": "localhost:9999"}, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"},
+		{"region not a DNS label", func(p *config.Params) { p.AWSRegionName = "us-east-1.evil.example" }, nil, "aws_region_name"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			isolateEnv(t)
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			p := config.Params{Model: "bedrock/" + testModel, Provider: config.ProviderBedrock, UpstreamModel: testModel,
+				AWSRegionName: "us-east-1", AWSAccessKeyID: "AKIDEXAMPLE", AWSSecretAccessKey: "secret"}
+			if c.mod != nil {
+				c.mod(&p)
+			}
+			_, err := bedrock.New(context.Background(), config.Deployment{ID: "dep-x", Params: p}, bedrock.Options{})
+			if err == nil || !strings.Contains(err.Error(), c.naming) || !strings.Contains(err.Error(), "dep-x") {
+				t.Fatalf("error %v, want one naming %s and the deployment", err, c.naming)
 			}
 		})
 	}
