@@ -70,6 +70,9 @@ func NewMessages(ctx context.Context, d config.Deployment, opts Options) (*Messa
 	var base string
 	if mp.mantle {
 		mp.auth = newAuthorizer(a, "bedrock-mantle", true)
+		if own == "" && !validRegion(a.cfg.Region) {
+			return nil, fmt.Errorf("bedrock deployment %s: region %q (aws_region_name, the model's ARN or AWS_REGION) is not an AWS region name", d.ID, a.cfg.Region)
+		}
 		base = firstNonEmpty(own, "https://bedrock-mantle."+a.cfg.Region+".api.aws")
 	} else {
 		mp.auth = newAuthorizer(a, "bedrock", false)

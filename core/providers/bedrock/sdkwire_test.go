@@ -136,6 +136,9 @@ func TestEndpointErrorsNameTheSetting(t *testing.T) {
 		{"runtime endpoint without a host", func(p *config.Params) { p.AWSBedrockRuntimeEndpoint = "https://" }, nil, "aws_bedrock_runtime_endpoint"},
 		{"configured endpoint", nil, map[string]string{"AWS_ENDPOINT_URL_BEDROCK_RUNTIME": "localhost:9999"}, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"},
 		{"region not a DNS label", func(p *config.Params) { p.AWSRegionName = "us-east-1.evil.example" }, nil, "aws_region_name"},
+		{"mantle region not a DNS label", func(p *config.Params) {
+			p.AWSRegionName, p.BedrockAPI = "us-east-1.evil.example", bedrock.APIMantle
+		}, nil, "aws_region_name"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -148,7 +151,13 @@ func TestEndpointErrorsNameTheSetting(t *testing.T) {
 			if c.mod != nil {
 				c.mod(&p)
 			}
-			_, err := bedrock.New(context.Background(), config.Deployment{ID: "dep-x", Params: p}, bedrock.Options{})
+			d := config.Deployment{ID: "dep-x", Params: p}
+			var err error
+			if p.BedrockAPI != "" {
+				_, err = bedrock.NewMessages(context.Background(), d, bedrock.Options{})
+			} else {
+				_, err = bedrock.New(context.Background(), d, bedrock.Options{})
+			}
 			if err == nil || !strings.Contains(err.Error(), c.naming) || !strings.Contains(err.Error(), "dep-x") {
 				t.Fatalf("error %v, want one naming %s and the deployment", err, c.naming)
 			}
