@@ -54,7 +54,7 @@ func (p *Provider) askCountTokens(ctx context.Context, body []byte) (int64, erro
 		return 0, err
 	}
 	defer resp.Body.Close()
-	out, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	out, err := io.ReadAll(io.LimitReader(resp.Body, maxShortAnswer))
 	if err != nil {
 		return 0, err
 	}

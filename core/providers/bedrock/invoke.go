@@ -30,8 +30,9 @@ const (
 	opCountTokens  = "count-tokens"
 )
 
-// maxErrorBody bounds how much of an error answer is read.
-const maxErrorBody = 1 << 20
+// maxShortAnswer bounds how much of an error answer (or of CountTokens' small
+// answer) is read.
+const maxShortAnswer = 1 << 20
 
 // authorizer authorizes one deployment's calls: a Bedrock API key as a
 // Bearer token (as x-api-key for bedrock-mantle), or SigV4 with the
@@ -101,7 +102,7 @@ func (p *Provider) call(ctx context.Context, op, modelID string, body []byte, ac
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxShortAnswer))
 	return nil, newAPIError(resp.StatusCode, resp.Header, data)
 }
 
