@@ -73,12 +73,15 @@ fmt-check:
 vet:
 	$(GO) vet $(PKGS)
 
-# The real Claude Code CLI (npm, pinned) runs in core/gateway's TestClaudeCodeCLI;
+# The real Claude Code CLI (npm, pinned) runs in core/gateway's TestClaudeCodeCLI,
+# the official Node SDKs (@anthropic-ai/sdk, openai; npm, pinned) in its
+# TestOfficialNodeSDKs;
 # a real OpenID provider (zitadel/oidc's example OP, module proxy) in core/sso;
 # Debian's Chromium drives the web console in core/gateway's TestConsoleInBrowser.
 unit:
 	CLAUDE_CODE_BIN=$$(bash scripts/claude-code-cli.sh) OIDC_OP_BIN=$$(bash scripts/oidc-provider.sh) \
-		CHROMIUM_BIN=$$(bash scripts/chromium.sh) bash scripts/test-services.sh $(GO) test -race -count=1 $(PKGS)
+		CHROMIUM_BIN=$$(bash scripts/chromium.sh) NODE_SDKS_DIR=$$(bash scripts/node-sdks.sh) \
+		bash scripts/test-services.sh $(GO) test -race -count=1 $(PKGS)
 
 # Each fuzz target runs for FUZZTIME beyond its checked-in seeds (which
 # `unit` already runs as tests); a failure leaves its input under the
