@@ -25,8 +25,7 @@ func BenchmarkInvokeCall(b *testing.B) {
 	}))
 	defer srv.Close()
 	b.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	d := config.Deployment{ID: "d", Params: config.Params{Model: "bedrock/" + testModel, Provider: config.ProviderBedrock,
-		UpstreamModel: testModel, APIBase: srv.URL, AWSRegionName: "us-west-2", AWSAccessKeyID: "AKIDEXAMPLE", AWSSecretAccessKey: "secret"}}
+	d := config.Deployment{ID: "d", Params: staticParams(testModel, srv.URL, "us-west-2")}
 	p, err := bedrock.New(context.Background(), d, bedrock.Options{})
 	if err != nil {
 		b.Fatal(err)

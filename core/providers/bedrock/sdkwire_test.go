@@ -27,6 +27,13 @@ import (
 // two to the same wire: the endpoint the client would pick, and the
 // request line, headers and body of each operation.
 
+// staticParams is a bedrock deployment for model with static example
+// credentials, at api_base base ("" for the regional endpoint) in region.
+func staticParams(model, base, region string) config.Params {
+	return config.Params{Model: "bedrock/" + model, Provider: config.ProviderBedrock, UpstreamModel: model,
+		APIBase: base, AWSRegionName: region, AWSAccessKeyID: "AKIDEXAMPLE", AWSSecretAccessKey: "secret"}
+}
+
 // errCaptured stops an SDK call once its request is seen.
 var errCaptured = errors.New("captured")
 
@@ -105,8 +112,7 @@ func TestEndpointMatchesSDK(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			d := config.Deployment{ID: "d", Params: config.Params{Model: "bedrock/" + testModel, Provider: config.ProviderBedrock,
-				UpstreamModel: testModel, AWSRegionName: c.region, AWSAccessKeyID: "AKIDEXAMPLE", AWSSecretAccessKey: "secret"}}
+			d := config.Deployment{ID: "d", Params: staticParams(testModel, "", c.region)}
 			p, err := bedrock.New(context.Background(), d, bedrock.Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -146,8 +152,7 @@ func TestEndpointErrorsNameTheSetting(t *testing.T) {
 			for k, v := range c.env {
 				t.Setenv(k, v)
 			}
-			p := config.Params{Model: "bedrock/" + testModel, Provider: config.ProviderBedrock, UpstreamModel: testModel,
-				AWSRegionName: "us-east-1", AWSAccessKeyID: "AKIDEXAMPLE", AWSSecretAccessKey: "secret"}
+			p := staticParams(testModel, "", "us-east-1")
 			if c.mod != nil {
 				c.mod(&p)
 			}
@@ -190,8 +195,7 @@ func TestWireMatchesSDK(t *testing.T) {
 	for _, model := range []string{testModel, "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
 		"arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.anthropic.claude-sonnet-4-5-20250929-v1:0",
 		"arn:aws:bedrock:us-west-2:123456789012:application-inference-profile/a1b2 c3+d"} {
-		d := config.Deployment{ID: "d", Params: config.Params{Model: "bedrock/" + model, Provider: config.ProviderBedrock,
-			UpstreamModel: model, APIBase: srv.URL, AWSRegionName: "us-west-2", AWSAccessKeyID: "AKIDEXAMPLE", AWSSecretAccessKey: "secret"}}
+		d := config.Deployment{ID: "d", Params: staticParams(model, srv.URL, "us-west-2")}
 		p, err := bedrock.New(context.Background(), d, bedrock.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -244,8 +248,7 @@ func TestCountTokensWireMatchesSDK(t *testing.T) {
 		io.WriteString(w, `{"inputTokens":42}`)
 	}))
 	defer srv.Close()
-	d := config.Deployment{ID: "d", Params: config.Params{Model: "bedrock/" + testModel, Provider: config.ProviderBedrock,
-		UpstreamModel: testModel, APIBase: srv.URL, AWSRegionName: "us-west-2", AWSAccessKeyID: "AKIDEXAMPLE", AWSSecretAccessKey: "secret"}}
+	d := config.Deployment{ID: "d", Params: staticParams(testModel, srv.URL, "us-west-2")}
 	p, err := bedrock.New(context.Background(), d, bedrock.Options{})
 	if err != nil {
 		t.Fatal(err)
